@@ -7,10 +7,10 @@ bounds from dependents; this catches a lock that pins a package its neighbours c
 from __future__ import annotations
 
 import pytest
+from conftest import REPO_ROOT
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import REPO_ROOT
 from utils.lockfile import load_lock
 from utils.venv_builder import lock_pins, lock_python_version
 
@@ -18,7 +18,9 @@ LOCK = load_lock(REPO_ROOT / "pixi.lock")
 MARKERS = {
     "linux-64": {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64"},
     "win-64": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},
-    "osx-arm64": {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"},
+    "osx-arm64": {
+        "sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"
+    },
 }
 
 

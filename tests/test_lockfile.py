@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import REPO_ROOT
+
 from utils.lockfile import LockError, load_lock, parse_lock, parse_yaml_subset
 
 LOCK_TEXT = (REPO_ROOT / "pixi.lock").read_text(encoding="utf-8")

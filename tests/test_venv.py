@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT
+
 from tasks import venv as venv_task
 from utils.lockfile import current_platform, load_lock, normalize_name
 from utils.venv_builder import RECORD_NAME, Pin, lock_pins, plan, resolve_requirements
@@ -64,7 +64,7 @@ def test_planner_skips_backports_and_relaxes_pins_this_python_cannot_install():
         "torch": Pin("torch", "2.8.0", "conda:pytorch", None, []),
     }
     verdict = plan(Path(sys.executable), pins)
-    assert verdict["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert verdict["python"] == ".".join(map(str, sys.version_info[:3]))
     lines, deviations = resolve_requirements(pins, verdict["pins"], torch_spec="2.13.0")
     assert lines == ["app==1.0", "newlib<=3.0", "plain==1.2.3", "torch==2.13.0"]
     reasons = {d.name: d.reason for d in deviations}
