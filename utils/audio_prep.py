@@ -124,8 +124,8 @@ def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], pr
                     sample_rate: int = TARGET_RATE) -> PreparedDataset:
     """Convert every clip of a validated dataset into the cache and write piper's metadata.csv.
 
-    ``sample_rate`` is the voice's rate (22050 for Piper's low/medium/high, 16000 for x_low
-    upstream); it is part of every key, so both rates can share one cache.
+    ``sample_rate`` is the voice's rate (22050 for every preset tasks.train offers); it is part of
+    every key, so several rates can share one cache.
 
     Raises ValueError if the report has problems (validate first; nothing is written then).
     """

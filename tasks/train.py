@@ -1,0 +1,107 @@
+"""Train a Piper (VITS) voice and export it for the piper runtime.
+
+    pixi run train                                  # demo: bundled sample, ~10 batches, outputs/demo/
+    pixi run train --dataset DIR --voice-name NAME  # your recordings -> outputs/NAME/
+    python -m tasks.train --dataset DIR --validate-only
+
+Without --dataset it trains on the bundled sample (data/sample) on a short demo schedule
+(quality x_low, 10 batches) and leaves outputs/demo/demo.onnx + demo.onnx.json, sample.wav,
+loss_curves.png, sample_spectrogram.png, summary.json, train_config.json, checkpoints/last.ckpt
+and TensorBoard logs in logs/. Lightning options pass through as --trainer.NAME=VALUE (piper's
+model/data options as --model.NAME=VALUE / --data.NAME=VALUE).
+
+Exit codes: 0 voice trained (and exported); 1 runtime failure or stopped by SIGINT/SIGTERM
+(a checkpoint is saved; continue with --resume); 2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from utils.training import QUALITIES
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tasks.train",
+        description="Train a Piper voice (piper.train VITS) and export <name>.onnx + <name>.onnx.json.",
+        epilog="A step is one batch (one generator + one discriminator update). Lightning options pass "
+               "through as --trainer.NAME=VALUE; piper's as --model.NAME=VALUE and --data.NAME=VALUE.",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", help="Piper CSV folder or recorder voice profile (default: the bundled "
+                                        "sample on a short demo schedule)")
+    data.add_argument("--validate-only", action="store_true", help="print the dataset report and exit")
+    data.add_argument("--cache-dir", help="converted audio and piper features "
+                                          "(default: $COAXIAL_CACHE or ~/.cache/coaxial-train)")
+    voice = parser.add_argument_group("voice")
+    voice.add_argument("--output", help="output folder (default: outputs/<voice-name>)")
+    voice.add_argument("--voice-name", help="names the files (default: demo for the sample, else voice)")
+    voice.add_argument("--espeak-voice", help="espeak-ng voice for phonemes (default: en-us)")
+    voice.add_argument("--quality", choices=list(QUALITIES),
+                       help="Piper preset, all at 22050 Hz (default: low; demo x_low)")
+    voice.add_argument("--sample-text", help="sentence spoken into sample.wav")
+    sched = parser.add_argument_group("schedule")
+    sched.add_argument("--max-steps", type=int, help="batches to train in total (demo: 10)")
+    sched.add_argument("--max-epochs", type=int, help="epochs to train (default 1000 without --max-steps)")
+    sched.add_argument("--batch-size", type=int, help="clips per batch (default 16; demo 2)")
+    sched.add_argument("--segment-size", type=int, help="audio samples per training slice, multiple of 256 "
+                                                        "(default 8192; demo 4096)")
+    sched.add_argument("--num-workers", type=int, help="data loader processes (default 2; demo 0)")
+    sched.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="also save checkpoints/last.ckpt every N batches (always: at the end, on "
+                            "SIGINT/SIGTERM, every 10 minutes)")
+    sched.add_argument("--seed", type=int, help="random seed (default 1234)")
+    device = parser.add_argument_group("device")
+    device.add_argument("--accelerator",
+                        help="cpu, cuda, mps or auto (default: auto, from utils.precision_policy)")
+    device.add_argument("--precision", help="Lightning precision, e.g. 32-true, bf16-mixed (default: policy)")
+    device.add_argument("--devices", type=int, help="devices per node; > 1 trains with DDP")
+    device.add_argument("--num-nodes", type=int, help="machines (Lightning DDP; set MASTER_ADDR, NODE_RANK)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--resume", action="store_true", help="continue from --output's checkpoints/last.ckpt")
+    run.add_argument("--finetune", metavar="CKPT",
+                     help="start from an existing Piper checkpoint (weights only)")
+    run.add_argument("--no-export", action="store_true", help="skip ONNX export and the spoken sample")
+    run.add_argument("--quiet", action="store_true", help="no training progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from utils.training import BadInput, TrainingFailed, parse_passthrough
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args, rest = parser.parse_known_args(argv)
+        options = vars(args) | {"passthrough": parse_passthrough(rest), "argv": argv}
+    except SystemExit as exc:  # argparse: --help is 0, a usage error is 2
+        return int(exc.code or 0)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from utils.train_pipeline import train
+
+    try:
+        return train(options)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into exit 1 with its reason
+        import traceback
+
+        traceback.print_exc()
+        print(f"error: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

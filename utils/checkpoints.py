@@ -1,0 +1,132 @@
+"""Checkpoint files: atomic writes, loading without unpickling code, fine-tune weight transfer.
+
+A Lightning checkpoint of a Piper voice is a dict of tensors, numbers, strings and containers, so
+``torch.load(weights_only=True)`` reads all of it. Anything else inside (a pickled function or
+class instance) is refused: unpickling arbitrary objects runs code chosen by whoever made the file.
+``pathlib`` paths are the one exception, because upstream Piper stores its dataset paths in the
+hyper-parameters and a path cannot execute anything when rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Keys of VitsModel's hyper-parameters that fix tensor shapes: a fine-tune must build the same
+# network as the checkpoint, whatever --quality says.
+ARCHITECTURE_KEYS = (
+    "sample_rate", "num_symbols", "resblock", "resblock_kernel_sizes", "resblock_dilation_sizes",
+    "upsample_rates", "upsample_initial_channel", "upsample_kernel_sizes", "filter_length",
+    "hop_length", "win_length", "mel_channels", "inter_channels", "hidden_channels", "filter_channels",
+    "n_heads", "n_layers", "kernel_size", "n_layers_q", "use_spectral_norm", "use_sdp", "use_mrd",
+)
+
+_SAFE_GLOBALS = [pathlib.PosixPath, pathlib.WindowsPath, pathlib.PurePosixPath, pathlib.PureWindowsPath]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the message names the file and what to do instead."""
+
+
+def load_checkpoint_safely(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``; raise CheckpointError for code or non-checkpoints."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file — check the path")
+    try:
+        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+            data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch words the reason on its first line ("Unsupported global: GLOBAL x.y").
+        reason = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln), "")
+        raise CheckpointError(
+            f"{path}: refused — the checkpoint carries pickled Python objects that would run code when "
+            f"loaded ({reason or 'not plain tensors and containers'}). Use a checkpoint written by "
+            "piper.train or coaxial-train, or re-save only its state_dict."
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc}) — check the file") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: no 'state_dict' inside — expected a Piper (Lightning) .ckpt file")
+    return data
+
+
+def architecture_of(checkpoint: dict) -> dict:
+    """The shape-determining hyper-parameters stored in a checkpoint (empty if it has none)."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    return {key: hparams[key] for key in ARCHITECTURE_KEYS if key in hparams}
+
+
+def transfer_weights(model, checkpoint: dict, source: str | os.PathLike) -> tuple[int, int]:
+    """Copy every parameter whose name and shape match into ``model``; returns (copied, skipped).
+
+    Shape mismatches are skipped rather than fatal so a single-speaker checkpoint can seed a
+    multi-speaker voice; a checkpoint that shares nothing with the model is refused.
+    """
+    own = model.state_dict()
+    copied, skipped = 0, 0
+    for key, value in checkpoint["state_dict"].items():
+        if key in own and getattr(value, "shape", None) == own[key].shape:
+            own[key] = value
+            copied += 1
+        else:
+            skipped += 1
+    generator = sum(1 for key in own if key.startswith("model_g."))
+    if copied == 0 or not any(k.startswith("model_g.") for k in checkpoint["state_dict"]):
+        raise CheckpointError(
+            f"{source}: no generator weights match this model ({copied} of {generator} copied) — "
+            "is it a Piper VITS checkpoint?"
+        )
+    model.load_state_dict(own)
+    return copied, skipped
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give a finished temp file the permissions a normal create would (mkstemp makes 0600) and
+    move it into place in one step."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save into a temp file beside ``path``, fsync, then os.replace: readers never see half a file."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        publish(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_checkpoint_io():
+    """A Lightning CheckpointIO plugin: atomic saves, weights-only loads (resume included)."""
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        # Lightning's default writes the whole checkpoint into a BytesIO first (a second copy of
+        # ~600 MB in memory) and then overwrites the target in place; this streams to a temp file.
+        def save_checkpoint(self, checkpoint, path, storage_options=None):
+            if storage_options is not None:
+                raise TypeError("AtomicCheckpointIO takes no storage_options")
+            atomic_torch_save(checkpoint, path)
+
+        def load_checkpoint(self, path, map_location=None, weights_only=None):
+            return load_checkpoint_safely(path, map_location=map_location or "cpu")
+
+    return AtomicCheckpointIO()
