@@ -15,24 +15,9 @@ import time
 
 import numpy as np
 
-from utils.monotonic_align import maximum_path_c
+from utils.monotonic_align import maximum_path_c, maximum_path_reference
 
 SHAPES = ((1, 200, 40), (16, 400, 80), (32, 800, 150))
-
-
-def reference(paths, values, t_ys, t_xs, max_neg_val=np.float32(-1e9)):
-    for i in range(values.shape[0]):
-        path, value, t_y, t_x = paths[i], values[i], int(t_ys[i]), int(t_xs[i])
-        for y in range(t_y):
-            for x in range(max(0, t_x + y - t_y), min(t_x, y + 1)):
-                v_cur = max_neg_val if x == y else value[y - 1, x]
-                v_prev = (np.float32(0.0) if y == 0 else max_neg_val) if x == 0 else value[y - 1, x - 1]
-                value[y, x] = np.float32(value[y, x] + max(v_prev, v_cur))
-        index = t_x - 1
-        for y in range(t_y - 1, -1, -1):
-            path[y, index] = 1
-            if y > 0 and index != 0 and (index == y or value[y - 1, index] < value[y - 1, index - 1]):
-                index -= 1
 
 
 def _time(fn, values, t_ys, t_xs) -> tuple[float, np.ndarray]:
@@ -54,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         t_ys = rng.integers(t_y * 3 // 4, t_y + 1, size=b).astype(np.int32)
         t_xs = rng.integers(t_x * 3 // 4, t_x + 1, size=b).astype(np.int32)
         fast = [_time(maximum_path_c, values, t_ys, t_xs) for _ in range(args.repeats)]
-        slow_s, slow_path = _time(reference, values, t_ys, t_xs)
+        slow_s, slow_path = _time(maximum_path_reference, values, t_ys, t_xs)
         fast_s = statistics.median(t for t, _ in fast)
         same = np.array_equal(fast[0][1], slow_path)
         shape = str([b, t_y, t_x])

@@ -5,31 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utils.monotonic_align import maximum_path, maximum_path_c
-
-
-def _reference_one(path, value, t_y, t_x, max_neg_val=np.float32(-1e9)):
-    # Element-by-element copy of VITS' core.pyx maximum_path_each, float32 throughout.
-    for y in range(t_y):
-        for x in range(max(0, t_x + y - t_y), min(t_x, y + 1)):
-            v_cur = max_neg_val if x == y else value[y - 1, x]
-            if x == 0:
-                v_prev = np.float32(0.0) if y == 0 else max_neg_val
-            else:
-                v_prev = value[y - 1, x - 1]
-            value[y, x] = np.float32(value[y, x] + max(v_prev, v_cur))
-    index = t_x - 1
-    for y in range(t_y - 1, -1, -1):
-        path[y, index] = 1
-        if y > 0 and index != 0 and (index == y or value[y - 1, index] < value[y - 1, index - 1]):
-            index -= 1
+from utils.monotonic_align import maximum_path, maximum_path_c, maximum_path_reference
 
 
 def _reference(values, t_ys, t_xs):
     values = values.copy()
     paths = np.zeros(values.shape, dtype=np.int32)
-    for i in range(values.shape[0]):
-        _reference_one(paths[i], values[i], int(t_ys[i]), int(t_xs[i]))
+    maximum_path_reference(paths, values, t_ys, t_xs)
     return paths, values
 
 

@@ -96,3 +96,27 @@ def maximum_path(neg_cent, mask):
     t_xs = mask.sum(2)[:, 0].detach().cpu().numpy().astype(np.int32)
     maximum_path_c(paths, values, t_ys, t_xs)
     return torch.from_numpy(paths).to(device=device, dtype=dtype)
+
+
+def maximum_path_reference(paths: np.ndarray, values: np.ndarray, t_ys: np.ndarray, t_xs: np.ndarray,
+                           max_neg_val=np.float32(-1e9)) -> None:
+    """Element-by-element transliteration of VITS' Cython `maximum_path_each`, float32 throughout.
+
+    Too slow to train with; it is the yardstick the tests and benchmarks hold maximum_path_c to.
+    Same in-place contract as maximum_path_c.
+    """
+    for i in range(values.shape[0]):
+        path, value, t_y, t_x = paths[i], values[i], int(t_ys[i]), int(t_xs[i])
+        for y in range(t_y):
+            for x in range(max(0, t_x + y - t_y), min(t_x, y + 1)):
+                v_cur = max_neg_val if x == y else value[y - 1, x]
+                if x == 0:
+                    v_prev = np.float32(0.0) if y == 0 else max_neg_val
+                else:
+                    v_prev = value[y - 1, x - 1]
+                value[y, x] = np.float32(value[y, x] + max(v_prev, v_cur))
+        index = t_x - 1
+        for y in range(t_y - 1, -1, -1):
+            path[y, index] = 1
+            if y > 0 and index != 0 and (index == y or value[y - 1, index] < value[y - 1, index - 1]):
+                index -= 1
