@@ -121,6 +121,8 @@ def test_finetune_starts_from_a_previous_runs_checkpoint(demo_run, tmp_path, cac
     assert summary["steps"] == 1  # a fine-tune is a new run: fresh optimizer, step count from zero
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows terminates a process on SIGTERM without running "
+                    "its handlers; there the checkpoint is saved on Ctrl+C")
 def test_sigterm_saves_a_checkpoint_and_resume_continues_the_step_count(tmp_path, cache):
     output = tmp_path / "out"
     args = [sys.executable, "-m", "tasks.train", "--quiet", "--output", str(output), "--max-steps", "50",
