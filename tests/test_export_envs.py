@@ -28,6 +28,13 @@ def lock():
     return load_lock(DEFAULT_LOCK)
 
 
+def _render_explicit(lockfile: Path, template: str, cwd: Path, *extra: str) -> None:
+    """`conda-lock render --kind explicit` as a user runs it; files land in cwd named by template."""
+    command = [sys.executable, "-m", "conda_lock", "render", "--kind", "explicit", *extra,
+               "--filename-template", template, str(lockfile)]
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
+
+
 @pytest.fixture(scope="module")
 def exported(lock, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("environments")
@@ -64,23 +71,7 @@ def test_conda_lock_parses_every_export_with_the_locked_packages(lock, exported)
 @pytest.mark.slow
 def test_conda_lock_render_explicit_gives_a_full_file_for_every_platform(lock, exported, tmp_path):
     for env in lock.environment_names():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "conda_lock",
-                "render",
-                "--kind",
-                "explicit",
-                "--filename-template",
-                f"{env}-{{platform}}",
-                str(exported / conda_lock_filename(env)),
-            ],
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        _render_explicit(exported / conda_lock_filename(env), f"{env}-{{platform}}", tmp_path)
         for plat in lock.platforms(env):
             lines = (tmp_path / f"{env}-{plat}").read_text().splitlines()
             assert "@EXPLICIT" in lines
@@ -93,24 +84,7 @@ def test_conda_lock_render_explicit_gives_a_full_file_for_every_platform(lock, e
 
 def test_explicit_render_installs_pip_dependencies_before_their_dependents(lock, exported, tmp_path):
     # conda-lock orders pip lines from the exported dependency edges; piper-tts needs lightning first.
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "conda_lock",
-            "render",
-            "--kind",
-            "explicit",
-            "--platform",
-            "linux-64",
-            "--filename-template",
-            "cpu-{platform}",
-            str(exported / conda_lock_filename("cpu")),
-        ],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+    _render_explicit(exported / conda_lock_filename("cpu"), "cpu-{platform}", tmp_path, "--platform", "linux-64")
     order = [
         ln.split()[2]
         for ln in (tmp_path / "cpu-linux-64").read_text().splitlines()

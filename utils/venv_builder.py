@@ -23,7 +23,7 @@ import venv
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from utils.lockfile import Lock, Package, current_platform, normalize_name
+from utils.lockfile import Lock, current_platform, normalize_name
 
 RECORD_NAME = "coaxial-venv.json"
 
@@ -88,7 +88,6 @@ def lock_pins(lock: Lock, env: str, platform: str) -> dict[str, Pin]:
 
 
 def lock_python_version(lock: Lock, env: str, platform: str) -> str | None:
-    pkg: Package
     for pkg in lock.packages(env, platform):
         if pkg.kind == "conda" and pkg.name == "python":
             return pkg.version
