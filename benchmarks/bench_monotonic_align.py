@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from utils.monotonic_align import maximum_path_c, maximum_path_reference
+from utils.machine.monotonic_align import maximum_path_c, maximum_path_reference
 
 SHAPES = ((1, 200, 40), (16, 400, 80), (32, 800, 150))
 

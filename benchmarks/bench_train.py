@@ -7,7 +7,7 @@ Each repeat runs, interleaved so both see the same machine load:
   plain: python -m piper.train fit ... (same data, x_low, batch 2, segment 4096, fp32, no validation)
          + python -m piper.train.export_onnx + python -m piper -m TMP.onnx (speak one sentence)
 Plain piper needs the MAS kernel its wheel lacks and the TorchScript exporter on torch >= 2.9;
-only those two compatibility patches are installed for it (utils.piper_compat), nothing else.
+only those two compatibility patches are installed for it (utils.machine.piper_compat), nothing else.
 
 Prints medians: end-to-end wall seconds, peak RSS of the largest process, and training throughput
 (batches/s from per-batch timestamps, first batch excluded) with the ratio ours/plain.
@@ -31,7 +31,7 @@ SENTENCE = "This voice was trained with coaxial train, on a Piper model."
 
 _PLAIN_FIT = """
 import sys
-from utils import piper_compat
+from utils.machine import piper_compat
 piper_compat.install_mas_kernel()
 from piper.train.__main__ import main
 sys.argv = ["piper.train"] + sys.argv[1:]
@@ -39,7 +39,7 @@ main()
 """
 _PLAIN_EXPORT = """
 import sys
-from utils import piper_compat
+from utils.machine import piper_compat
 piper_compat.install_piper_patches()
 from piper.train.export_onnx import main
 sys.argv = ["export_onnx"] + sys.argv[1:]
@@ -80,8 +80,8 @@ def run_ours(work: Path, steps: int) -> dict:
 
 
 def run_plain(work: Path, steps: int) -> dict:
-    from utils.audio_prep import prepare_dataset
-    from utils.dataset import SAMPLE_DATASET, validate_dataset
+    from utils.voice.audio_prep import prepare_dataset
+    from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
 
     # The same 16 kHz clips our run trains on, prepared outside the timed part.
     prepared = prepare_dataset(validate_dataset(SAMPLE_DATASET), work / "cache-plain", progress=False,

@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from piper.train.vits.lightning import VitsModel
 
-    from utils import piper_compat
-    from utils.patch_lightning import apply_runtime_patches
-    from utils.smoke_step import TINY_MODEL, train_steps
+    from utils.machine import piper_compat
+    from utils.machine.runtime_patches import apply_runtime_patches
+    from utils.machine.smoke_step import TINY_MODEL, train_steps
 
     if args.mode == "patched":
         runtime = apply_runtime_patches(accelerator=args.accelerator)

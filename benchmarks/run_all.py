@@ -19,7 +19,7 @@ BENCHMARKS = {
     "train": "benchmarks.bench_train",  # demo run end to end, and step throughput vs plain piper.train
     "verify": "benchmarks.bench_verify",  # verify --quick and full verify
     "monotonic-align": "benchmarks.bench_monotonic_align",  # the alignment kernel vs brute force
-    "footprint": "benchmarks.footprint",  # download sizes from pixi.lock
+    "footprint": "benchmarks.bench_footprint",  # download sizes from pixi.lock
 }
 
 

@@ -14,9 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from utils.lock_audit import ManifestError, format_table, run_audit
-from utils.lock_exports import ENVIRONMENTS_DIR
-from utils.lockfile import DEFAULT_LOCK, REPO_ROOT, LockError
+from utils.lock.audit import ManifestError, format_table, run_audit
+from utils.lock.exports import ENVIRONMENTS_DIR
+from utils.lock.lockfile import DEFAULT_LOCK, REPO_ROOT, LockError
 
 
 def main(argv: list[str] | None = None) -> int:

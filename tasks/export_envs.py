@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from utils.lock_exports import ENVIRONMENTS_DIR, ExportError, render_exports, stale_exports, write_exports
-from utils.lockfile import DEFAULT_LOCK, LockError, load_lock
+from utils.lock.exports import ENVIRONMENTS_DIR, ExportError, render_exports, stale_exports, write_exports
+from utils.lock.lockfile import DEFAULT_LOCK, LockError, load_lock
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --output {args.output} is a directory; give a file path", file=sys.stderr)
         return 2
 
-    from utils import machine_profile
-    from utils.piper_compat import PiperCompatError
+    from utils.machine import machine_profile
+    from utils.machine.piper_compat import PiperCompatError
 
     path = args.output or machine_profile.default_profile_path()
     print("postinstall: probing hardware and warming the alignment kernel ...", file=sys.stderr, flush=True)
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_profile.format_summary(profile, path, written))
     if not profile["kernel"]["ok"]:
         print("error: the alignment kernel returned a wrong path; "
-              "report a bug against utils/monotonic_align.py", file=sys.stderr)
+              "report a bug against utils/machine/monotonic_align.py", file=sys.stderr)
         return 1
     return 0
 

@@ -21,7 +21,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from utils.training import QUALITIES
+    from utils.voice.training import QUALITIES
 
     parser = argparse.ArgumentParser(
         prog="python -m tasks.train",
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--seed", type=int, help="random seed (default 1234)")
     device = parser.add_argument_group("device")
     device.add_argument("--accelerator",
-                        help="cpu, cuda, mps or auto (default: auto, from utils.precision_policy)")
+                        help="cpu, cuda, mps or auto (default: auto, from utils.machine.precision_policy)")
     device.add_argument("--precision", help="Lightning precision, e.g. 32-true, bf16-mixed (default: policy)")
     device.add_argument("--devices", type=int, help="devices per node; > 1 trains with DDP")
     device.add_argument("--num-nodes", type=int, help="machines (Lightning DDP; set MASTER_ADDR, NODE_RANK)")
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.training import BadInput, TrainingFailed, parse_passthrough
+    from utils.voice.training import BadInput, TrainingFailed, parse_passthrough
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from utils.train_pipeline import train
+    from utils.voice.pipeline import train
 
     try:
         return train(options)

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from utils.lockfile import DEFAULT_LOCK, LockError, current_platform, load_lock
-from utils.venv_builder import build, format_summary
+from utils.lock.lockfile import DEFAULT_LOCK, LockError, current_platform, load_lock
+from utils.lock.venv_builder import build, format_summary
 
 
 def main(argv: list[str] | None = None) -> int:

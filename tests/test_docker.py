@@ -20,7 +20,7 @@ import pytest
 import yaml
 from manifest import all_tasks, environment_platforms, load_manifest
 
-from utils.lockfile import load_lock
+from utils.lock.lockfile import load_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO_ROOT
 from manifest import all_tasks, environment_features, environment_platforms, load_manifest
 
-from utils.lockfile import load_lock
+from utils.lock.lockfile import load_lock
 
 MANIFEST = load_manifest()
 LOCK = load_lock(REPO_ROOT / "pixi.lock")

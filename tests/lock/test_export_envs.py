@@ -1,0 +1,164 @@
+"""environments/ is pixi.lock in conda-lock and pip form, and `export-envs --check` notices drift."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from tasks import export_envs
+from utils.lock.exports import (
+    ENVIRONMENTS_DIR,
+    conda_lock_filename,
+    render_exports,
+    requirements_filename,
+)
+from utils.lock.lockfile import DEFAULT_LOCK, load_lock, normalize_name
+
+conda_lock = pytest.importorskip("conda_lock")  # the default (dev) environment carries it
+from conda_lock.lockfile import parse_conda_lock_file  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lock():
+    return load_lock(DEFAULT_LOCK)
+
+
+def _render_explicit(lockfile: Path, template: str, cwd: Path, *extra: str) -> None:
+    """`conda-lock render --kind explicit` as a user runs it; files land in cwd named by template."""
+    command = [sys.executable, "-m", "conda_lock", "render", "--kind", "explicit", *extra,
+               "--filename-template", template, str(lockfile)]
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def exported(lock, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("environments")
+    assert export_envs.main(["--output", str(out)]) == 0
+    return out
+
+
+def _env_platforms(lock):
+    return [(env, plat) for env in lock.environment_names() for plat in lock.platforms(env)]
+
+
+def test_committed_environments_match_the_lock():
+    assert export_envs.main(["--check"]) == 0, "environments/ is stale: run `pixi run export-envs`"
+
+
+def test_export_is_byte_for_byte_deterministic(lock):
+    assert render_exports(lock) == render_exports(lock)
+
+
+def test_conda_lock_parses_every_export_with_the_locked_packages(lock, exported):
+    for env in lock.environment_names():
+        parsed = parse_conda_lock_file(exported / conda_lock_filename(env))
+        assert sorted(parsed.metadata.platforms) == sorted(lock.platforms(env))
+        for plat in lock.platforms(env):
+            ours = {(p.kind.replace("pypi", "pip"), p.url, p.sha256) for p in lock.packages(env, plat)}
+            theirs = {(d.manager, d.url, d.hash.sha256) for d in parsed.package if d.platform == plat}
+            assert theirs == ours, f"{env}/{plat}"
+            conda_md5 = {p.url: p.md5 for p in lock.packages(env, plat) if p.kind == "conda"}
+            assert {
+                d.url: d.hash.md5 for d in parsed.package if d.platform == plat and d.manager == "conda"
+            } == conda_md5
+
+
+@pytest.mark.slow
+def test_conda_lock_render_explicit_gives_a_full_file_for_every_platform(lock, exported, tmp_path):
+    for env in lock.environment_names():
+        _render_explicit(exported / conda_lock_filename(env), f"{env}-{{platform}}", tmp_path)
+        for plat in lock.platforms(env):
+            lines = (tmp_path / f"{env}-{plat}").read_text().splitlines()
+            assert "@EXPLICIT" in lines
+            packages = lock.packages(env, plat)
+            conda_lines = [ln for ln in lines if ln.startswith("https://")]
+            pip_lines = [ln for ln in lines if ln.startswith("# pip ")]
+            assert sorted(conda_lines) == sorted(f"{p.url}#{p.md5}" for p in packages if p.kind == "conda")
+            assert len(pip_lines) == sum(p.kind == "pypi" for p in packages) > 0
+
+
+def test_explicit_render_installs_pip_dependencies_before_their_dependents(lock, exported, tmp_path):
+    # conda-lock orders pip lines from the exported dependency edges; piper-tts needs lightning first.
+    _render_explicit(exported / conda_lock_filename("cpu"), "cpu-{platform}", tmp_path, "--platform", "linux-64")
+    order = [
+        ln.split()[2]
+        for ln in (tmp_path / "cpu-linux-64").read_text().splitlines()
+        if ln.startswith("# pip ")
+    ]
+    assert order.index("lightning") < order.index("piper-tts")
+    assert order.index("torchmetrics") < order.index("pytorch-lightning")
+
+
+def test_pip_files_parse_and_pin_exactly_the_locked_wheels(lock, exported):
+    for env, plat in _env_platforms(lock):
+        text = (exported / requirements_filename(env, plat)).read_text()
+        assert text.startswith("# Generated from pixi.lock by `pixi run export-envs`")
+        pins = set()
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            spec, _, digest = line.partition(" --hash=sha256:")
+            req = Requirement(spec)
+            (specifier,) = req.specifier
+            assert specifier.operator == "==" and len(digest) == 64
+            pins.add((normalize_name(req.name), specifier.version, digest))
+        want = {
+            (normalize_name(p.name), p.version, p.sha256)
+            for p in lock.packages(env, plat)
+            if p.kind == "pypi"
+        }
+        assert pins == want, f"{env}/{plat}"
+
+
+def test_pip_files_never_pin_torch_because_conda_provides_it(lock, exported):
+    for env, plat in _env_platforms(lock):
+        names = {
+            ln.split("==")[0]
+            for ln in (exported / requirements_filename(env, plat)).read_text().splitlines()
+            if ln and not ln.startswith("#")
+        }
+        assert "torch" not in names and "piper-tts" in names
+
+
+def test_check_names_each_stale_file_and_exits_1(exported, tmp_path, capsys):
+    out = tmp_path / "environments"
+    shutil.copytree(exported, out)
+    edited = out / requirements_filename("cpu", "linux-64")
+    edited.write_text(edited.read_text().replace("piper-tts==1.8.0", "piper-tts==1.7.0"))
+    (out / conda_lock_filename("cuda12")).unlink()
+    (out / "gone.linux-64.requirements.txt").write_text("x==1\n")
+    assert export_envs.main(["--check", "--output", str(out)]) == 1
+    printed = capsys.readouterr().out
+    for name in (edited.name, conda_lock_filename("cuda12"), "gone.linux-64.requirements.txt"):
+        assert name in printed
+
+
+def test_export_repairs_stale_files_and_removes_orphans(exported, tmp_path):
+    out = tmp_path / "environments"
+    shutil.copytree(exported, out)
+    (out / requirements_filename("cpu", "win-64")).write_text("edited\n")
+    (out / "gone.linux-64.requirements.txt").write_text("x==1\n")
+    (out / "notes.md").write_text("not ours\n")
+    assert export_envs.main(["--output", str(out)]) == 0
+    assert export_envs.main(["--check", "--output", str(out)]) == 0
+    assert not (out / "gone.linux-64.requirements.txt").exists()
+    assert (out / "notes.md").read_text() == "not ours\n"
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_unreadable_lock_exits_2_naming_it_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "pixi.lock"
+    bad.write_text(DEFAULT_LOCK.read_text().replace("version: 6", "version: 5", 1))
+    out = tmp_path / "environments"
+    assert export_envs.main(["--lock", str(bad), "--output", str(out)]) == 2
+    assert str(bad) in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_default_output_is_the_repository_environments_dir():
+    assert ENVIRONMENTS_DIR == DEFAULT_LOCK.parent / "environments"

@@ -1,0 +1,104 @@
+"""tasks.venv installs what pixi.lock pins, and says where this Python cannot."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+from tasks import venv as venv_task
+from utils.lock.lockfile import current_platform, load_lock, normalize_name
+from utils.lock.venv_builder import RECORD_NAME, Pin, lock_pins, plan, resolve_requirements
+
+LOCK = load_lock(REPO_ROOT / "pixi.lock")
+
+
+def _installed() -> dict[str, str]:
+    return {normalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+
+
+def _record() -> dict:
+    path = Path(sys.prefix) / RECORD_NAME
+    if not path.exists():
+        pytest.skip(f"not running in a tasks.venv environment ({path} missing); CI always is")
+    return json.loads(path.read_text())
+
+
+def test_this_environment_holds_every_lock_pin_or_a_recorded_deviation():
+    record = _record()
+    pins = lock_pins(LOCK, record["environment"], current_platform())
+    installed = _installed()
+    deviations = {d["name"]: d for d in record["deviations"]}
+    assert pins, "the lock pins nothing for this platform"
+    for name, pin in pins.items():
+        if name in deviations:
+            dev = deviations[name]
+            assert dev["locked"] == pin.version and dev["reason"]
+            assert installed.get(name) == dev["installed"], f"{name}: record says {dev['installed']}"
+        else:
+            assert installed.get(name) == pin.version, f"{name}: lock {pin.version}, installed {installed.get(name)}"
+
+
+def test_deviations_are_only_torch_override_or_python_too_old():
+    record = _record()
+    for dev in record["deviations"]:
+        if dev["name"] == "torch":
+            assert "--torch" in dev["reason"]
+        elif dev["installed"] is None:
+            assert dev["reason"].startswith("skipped: requires Python")
+        else:
+            assert dev["reason"].startswith("requires Python")
+            assert tuple(map(int, dev["installed"].split(".")[:2])) <= tuple(map(int, dev["locked"].split(".")[:2]))
+
+
+def test_planner_skips_backports_and_relaxes_pins_this_python_cannot_install():
+    pins = {
+        "app": Pin("app", "1.0", "pypi", None, ["backport ; python_version >= '99'", "newlib>=2"]),
+        "backport": Pin("backport", "0.2", "pypi", ">=99", []),
+        "newlib": Pin("newlib", "3.0", "pypi", ">=99", []),
+        "plain": Pin("plain", "1.2.3", "pypi", ">=3.8", []),
+        "torch": Pin("torch", "2.8.0", "conda:pytorch", None, []),
+    }
+    verdict = plan(Path(sys.executable), pins)
+    assert verdict["python"] == ".".join(map(str, sys.version_info[:3]))
+    lines, deviations = resolve_requirements(pins, verdict["pins"], torch_spec="2.13.0")
+    assert lines == ["app==1.0", "newlib<=3.0", "plain==1.2.3", "torch==2.13.0"]
+    reasons = {d.name: d.reason for d in deviations}
+    assert set(reasons) == {"backport", "newlib", "torch"}
+    assert reasons["backport"].startswith("skipped")
+
+
+def test_unreadable_lock_exits_2_and_names_it(tmp_path, capsys):
+    bad = tmp_path / "pixi.lock"
+    bad.write_text("version: 6\nenvironments:\n  default\n")
+    assert venv_task.main([str(tmp_path / "v"), "--lock", str(bad)]) == 2
+    assert str(bad) in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.slow
+def test_new_venv_from_a_lock_installs_its_pins_and_records_them(tmp_path):
+    # A one-package environment cut from the real lock: python plus a dependency-free pure wheel.
+    plat = current_platform()
+    packages = LOCK.packages("default", plat)
+    python = next(p for p in packages if p.kind == "conda" and p.name == "python")
+    wheel = next(p for p in packages if p.kind == "pypi" and not p.requires_dist and p.url.endswith("py3-none-any.whl"))
+    lock_text = "\n".join([
+        "version: 6", "environments:", "  default:", "    packages:", f"      {plat}:",
+        f"      - conda: {python.url}", f"      - pypi: {wheel.url}", "packages:",
+        f"- conda: {python.url}", f"  sha256: {python.sha256}", "  depends:", "  - libzlib",
+        f"- pypi: {wheel.url}", f"  name: {wheel.name}", f"  version: {wheel.version}", f"  sha256: {wheel.sha256}",
+    ]) + "\n"
+    (tmp_path / "pixi.lock").write_text(lock_text)
+    target = tmp_path / "env"
+    assert venv_task.main([str(target), "--lock", str(tmp_path / "pixi.lock")]) == 0
+    record = json.loads((target / RECORD_NAME).read_text())
+    assert record["installed"] == {normalize_name(wheel.name): wheel.version}
+    assert record["deviations"] == []
+    # a second run updates in place and changes nothing
+    assert venv_task.main([str(target), "--lock", str(tmp_path / "pixi.lock")]) == 0
+    assert json.loads((target / RECORD_NAME).read_text()) == record

@@ -1,0 +1,76 @@
+"""apply_runtime_patches(): in-process flags, device/precision choice, piper compatibility patches."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from utils import patch_lightning
+from utils.machine import hardware, piper_compat
+from utils.machine.hardware import Hardware
+from utils.machine.precision_policy import PolicyError
+
+
+@pytest.fixture
+def restore_torch_flags():
+    """The flags are process-global; put them back so other tests see torch's defaults."""
+    matmul, conv = torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None)
+    saved = (torch.backends.cudnn.benchmark, getattr(matmul, "fp32_precision", None),
+             getattr(conv, "fp32_precision", None), torch.get_float32_matmul_precision())
+    yield
+    torch.backends.cudnn.benchmark = saved[0]
+    if saved[1] is not None:
+        matmul.fp32_precision = saved[1]
+    if saved[2] is not None:
+        conv.fp32_precision = saved[2]
+    torch.set_float32_matmul_precision(saved[3])
+
+
+def fake_ampere() -> Hardware:
+    """FAKE probe of an A100: lets the flag-setting path run on this GPU-less machine."""
+    return Hardware(torch_version=torch.__version__, torch_cuda_version="12.8", cuda_available=True,
+                    device_count=1, device_name="FAKE A100", capability=(8, 0), arch_list=("sm_80", "sm_90"),
+                    mps_available=False, nvidia_smi_gpus=("FAKE A100",), machine="x86_64", system="Linux",
+                    cpu_count=8)
+
+
+def test_on_this_cpu_machine_it_picks_cpu_fp32_and_installs_piper_patches(restore_torch_flags):
+    result = patch_lightning.apply_runtime_patches()
+    assert (result["accelerator"], result["devices"], result["precision"]) == ("cpu", 1, "32-true")
+    assert result["reason"] and result["applied"] == {}
+    assert [p.split(":")[0] for p in result["piper_patches"]] == ["mas-kernel", "onnx-torchscript-exporter"]
+    assert "mas-kernel" in piper_compat.active_patches()
+    # on CPU the global matmul precision must stay as torch left it (oneDNN would honour it)
+    assert torch.get_float32_matmul_precision() == "highest"
+
+
+def test_second_call_applies_the_same_and_changes_nothing(restore_torch_flags):
+    first = patch_lightning.apply_runtime_patches()
+    second = patch_lightning.apply_runtime_patches()
+    assert first == second
+    # the import hook for piper's exporter is installed once, not once per call
+    assert sum(getattr(f, "__coaxial__", False) for f in sys.meta_path) <= 1
+
+
+def test_fake_ampere_gets_tf32_cudnn_benchmark_and_bf16_in_this_process(monkeypatch, restore_torch_flags):
+    monkeypatch.setattr(hardware, "probe", fake_ampere)
+    result = patch_lightning.apply_runtime_patches(piper=False)
+    assert (result["accelerator"], result["precision"]) == ("cuda", "bf16-mixed")
+    assert result["applied"] == {"cudnn.benchmark": True, "tf32.matmul": True, "tf32.cudnn": True,
+                                 "float32_matmul_precision": "high"}
+    assert torch.backends.cudnn.benchmark is True
+    assert torch.get_float32_matmul_precision() == "high"
+    assert torch.backends.cuda.matmul.allow_tf32 is True
+
+
+def test_user_precision_override_is_honoured(monkeypatch, restore_torch_flags):
+    monkeypatch.setattr(hardware, "probe", fake_ampere)
+    result = patch_lightning.apply_runtime_patches(precision="32-true", piper=False)
+    assert result["precision"] == "32-true" and result["reason"].endswith("requested")
+
+
+def test_bad_override_raises_policy_error_naming_the_choices():
+    with pytest.raises(PolicyError, match="use one of"):
+        patch_lightning.apply_runtime_patches(precision="half")

@@ -1,0 +1,165 @@
+"""`python -m tasks.verify`: drift against pixi.lock, device promises, patches, a real training step."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tasks import verify
+from utils.lock.lockfile import DEFAULT_LOCK, current_platform, load_lock, normalize_name
+from utils.lock.venv_builder import lock_pins
+from utils.machine import verify_checks
+from utils.machine.hardware import Hardware
+
+PLATFORM = current_platform()
+needs_locked_platform = pytest.mark.skipif(PLATFORM not in load_lock(DEFAULT_LOCK).platforms("default"),
+                                           reason=f"pixi.lock has no default environment for {PLATFORM}")
+
+
+def run_json(capsys, *argv) -> tuple[int, dict]:
+    code = verify.main(["--json", *argv])
+    return code, {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+
+
+def venv_record(tmp_path: Path, exclude: str) -> Path:
+    """A tasks.venv record for THIS interpreter, listing every current difference from the lock as
+    a deviation except for `exclude` (as tasks.venv would after installing)."""
+    installed = verify_checks.installed_distributions()
+    deviations = [{"name": n, "locked": p.version, "installed": installed.get(n), "reason": "test record"}
+                  for n, p in lock_pins(load_lock(DEFAULT_LOCK), "default", PLATFORM).items()
+                  if installed.get(n) != p.version and n != exclude]
+    path = tmp_path / "coaxial-venv.json"
+    path.write_text(json.dumps({"environment": "default", "platform": PLATFORM, "installed": installed,
+                                "deviations": deviations}))
+    return path
+
+
+def test_quick_verify_passes_on_this_machine(capsys):
+    code, checks = run_json(capsys, "--quick")
+    failed = {n: c for n, c in checks.items() if c["status"] == "fail"}
+    assert code == 0 and not failed, failed
+    assert {"versions", "accelerator", "cuda arch in torch build", "patches active in this process",
+            "precision", "alignment kernel"} <= set(checks)
+    assert "training step" not in checks
+    assert all(c["status"] in ("pass", "warn") and c["detail"] for c in checks.values())
+
+
+@pytest.mark.slow
+def test_full_verify_runs_one_real_training_step(capsys):
+    code, checks = run_json(capsys)
+    assert code == 0, {n: c for n, c in checks.items() if c["status"] == "fail"}
+    assert checks["training step"]["status"] == "pass"
+    assert "loss_g" in checks["training step"]["detail"]
+
+
+@needs_locked_platform
+def test_recorded_deviations_warn_and_exact_pins_pass(tmp_path, capsys):
+    record = venv_record(tmp_path, exclude="")
+    code, checks = run_json(capsys, "--quick", "--record", str(record))
+    assert checks["packages match pixi.lock"]["status"] == "pass"
+    assert code == 0
+
+
+@needs_locked_platform
+def test_a_pin_changed_in_a_copy_of_the_lock_fails_and_names_the_package(tmp_path, capsys):
+    lock = tmp_path / "pixi.lock"
+    text = DEFAULT_LOCK.read_text()
+    assert "name: piper-tts\n  version: 1.8.0\n" in text
+    lock.write_text(text.replace("name: piper-tts\n  version: 1.8.0\n",
+                                 "name: piper-tts\n  version: 0.0.1\n"))
+    record = venv_record(tmp_path, exclude="piper-tts")
+    code, checks = run_json(capsys, "--quick", "--record", str(record), "--lock", str(lock))
+    drift = checks["packages match pixi.lock"]
+    assert code == 1 and drift["status"] == "fail"
+    assert "piper-tts: locked 0.0.1, installed 1.8.0" in drift["detail"]
+    assert "tasks.venv" in drift["remedy"]
+
+
+def test_table_prints_the_remedy_under_each_failure(tmp_path, capsys):
+    lock = tmp_path / "pixi.lock"
+    shutil.copy(DEFAULT_LOCK, lock)
+    record = tmp_path / "coaxial-venv.json"
+    record.write_text(json.dumps({"environment": "no-such-env", "platform": PLATFORM, "installed": {},
+                                  "deviations": []}))
+    assert verify.main(["--quick", "--record", str(record), "--lock", str(lock)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  lock readable" in out and "no environment 'no-such-env'" in out
+    assert "-> run `pixi run lock`" in out
+
+
+@needs_locked_platform
+def test_pixi_environment_is_compared_package_by_package(tmp_path):
+    # A FAKE pixi prefix (pixi is not installable here) populated exactly as the lock says.
+    packages = load_lock(DEFAULT_LOCK).packages("default", PLATFORM)
+    meta = tmp_path / "conda-meta"
+    site = tmp_path / "lib" / "python3.13" / "site-packages"
+    meta.mkdir()
+    site.mkdir(parents=True)
+    for pkg in packages:
+        if pkg.kind == "conda":
+            (meta / f"{pkg.name}-{pkg.version}-{pkg.build}.json").write_text(
+                json.dumps({"name": pkg.name, "version": pkg.version, "build": pkg.build}))
+        else:
+            info = site / f"{normalize_name(pkg.name)}-{pkg.version}.dist-info"
+            info.mkdir()
+            (info / "METADATA").write_text(
+                f"Metadata-Version: 2.1\nName: {pkg.name}\nVersion: {pkg.version}\n\n")
+    environ = {"PIXI_ENVIRONMENT_NAME": "default", "CONDA_PREFIX": str(tmp_path)}
+    env = verify_checks.detect_environment(environ=environ)
+    assert env.kind == "pixi"
+    [ok] = verify_checks.check_drift(env, DEFAULT_LOCK, PLATFORM)
+    assert ok.status == "pass", ok.detail
+
+    numpy_meta = next(meta.glob("numpy-*.json"))
+    numpy_meta.write_text(json.dumps({"name": "numpy", "version": "1.0.0", "build": "fake_0"}))
+    [bad] = verify_checks.check_drift(env, DEFAULT_LOCK, PLATFORM)
+    assert bad.status == "fail" and "numpy (conda): locked" in bad.detail
+    assert "installed 1.0.0 fake_0" in bad.detail
+    assert "pixi install --locked -e default" in bad.remedy
+
+
+def _fake_hw(cuda=None, arch=(), smi=(), cuda_build=False) -> Hardware:
+    """FAKE probe results for GPUs this machine does not have."""
+    return Hardware(torch_version="2.8.0", torch_cuda_version="12.8" if cuda or cuda_build else None,
+                    cuda_available=cuda is not None, device_count=int(cuda is not None),
+                    device_name="FAKE GPU" if cuda else None, capability=cuda, arch_list=arch,
+                    mps_available=False, nvidia_smi_gpus=smi, machine="x86_64", system="Linux", cpu_count=4)
+
+
+def test_cuda12_environment_without_a_visible_gpu_fails_with_remedy():
+    env = verify_checks.Environment("pixi", "cuda12", Path("/fake"))
+    check = verify_checks.check_accelerator(env, _fake_hw(cuda_build=True))
+    assert check.status == "fail" and "nvidia-smi" in check.remedy
+    cpu_torch = verify_checks.check_accelerator(env, _fake_hw())
+    assert cpu_torch.status == "fail" and "CPU torch" in cpu_torch.remedy
+
+
+def test_cpu_environment_with_a_visible_nvidia_gpu_warns():
+    env = verify_checks.Environment("pixi", "cpu", Path("/fake"))
+    check = verify_checks.check_accelerator(env, _fake_hw(smi=("FAKE RTX 5060 Ti",)))
+    assert check.status == "warn" and "cuda12" in check.remedy
+
+
+def test_fake_sm120_device_missing_from_the_arch_list_fails():
+    check = verify_checks.check_arch(_fake_hw(cuda=(12, 0), arch=("sm_80", "sm_86", "sm_90")))
+    assert check.status == "fail" and "sm_120" in check.detail and "12.8" in check.remedy
+    assert verify_checks.check_arch(_fake_hw(cuda=(12, 0), arch=("sm_90", "sm_120"))).status == "pass"
+
+
+def test_unlocked_interpreter_is_reported_honestly(tmp_path):
+    env = verify_checks.detect_environment(prefix=tmp_path, environ={})
+    [check] = verify_checks.check_drift(env, DEFAULT_LOCK)
+    assert env.kind == "none" and check.status == "warn" and "tasks.venv" in check.remedy
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lock", "/no/such/pixi.lock"], "no such file"),
+    (["--precision", "half"], "use one of"),
+    (["--accelerator", "tpu"], "use one of"),
+])
+def test_bad_arguments_exit_2(argv, message, capsys):
+    assert verify.main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,330 @@
+"""environments/: pixi.lock re-expressed for people who install without pixi.
+
+Two formats, both generated only from pixi.lock and byte-for-byte deterministic:
+
+- ``<env>.conda-lock.yml``: one conda-lock (format v1) file per environment holding every locked
+  platform, conda and PyPI packages. Built from conda-lock's own pydantic models and written by
+  conda-lock's own writer, so it is exactly what ``conda-lock install`` / ``conda-lock render``
+  parse; needs the ``conda-lock`` package (the default environment carries it).
+- ``<env>.<platform>.requirements.txt``: the PyPI part of one environment on one platform,
+  ``name==version --hash=sha256:...``; pure stdlib so that a minimal environment can still check it.
+
+API:
+    render_exports(lock, only=None) -> dict[filename, text]   ("conda-lock" / "pip" formats)
+    render_requirements(lock, env, platform) -> str
+    render_conda_lock(lock, env) -> str                        (imports conda_lock)
+    stale_exports(expected, directory) -> list[Difference]
+    write_exports(expected, directory) -> list[str]            (atomic per file, removes orphans)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.lock.lockfile import REPO_ROOT, Lock, Package, normalize_name
+
+ENVIRONMENTS_DIR = REPO_ROOT / "environments"
+CONDA_LOCK_SUFFIX = ".conda-lock.yml"
+REQUIREMENTS_SUFFIX = ".requirements.txt"
+FORMATS = ("conda-lock", "pip")
+
+# The markers pip evaluates on each conda platform; used to decide which `requires_dist` edges exist.
+_MARKER_ENV = {
+    "linux-64": {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+    },
+    "linux-aarch64": {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": "aarch64",
+    },
+    "osx-arm64": {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "os_name": "posix",
+        "platform_machine": "arm64",
+    },
+    "osx-64": {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+    },
+    "win-64": {
+        "sys_platform": "win32",
+        "platform_system": "Windows",
+        "os_name": "nt",
+        "platform_machine": "AMD64",
+    },
+}
+
+
+class ExportError(RuntimeError):
+    """An export cannot be produced (missing tool, or a lock record conda-lock cannot express)."""
+
+
+def conda_lock_filename(env: str) -> str:
+    return f"{env}{CONDA_LOCK_SUFFIX}"
+
+
+def requirements_filename(env: str, platform: str) -> str:
+    return f"{env}.{platform}{REQUIREMENTS_SUFFIX}"
+
+
+def is_export_name(name: str) -> bool:
+    return name.endswith((CONDA_LOCK_SUFFIX, REQUIREMENTS_SUFFIX))
+
+
+def _content_hash(packages: list[Package]) -> str:
+    # Changes exactly when what would be installed changes; `conda-lock render` prints it.
+    lines = sorted(f"{p.kind} {p.url} {p.sha256 or ''}" for p in packages)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- pip
+def render_requirements(lock: Lock, env: str, platform: str) -> str:
+    packages = lock.packages(env, platform)
+    pypi = sorted((p for p in packages if p.kind == "pypi"), key=lambda p: normalize_name(p.name))
+    python = next((p.version for p in packages if p.kind == "conda" and p.name == "python"), "?")
+    this = f"environments/{requirements_filename(env, platform)}"
+    lines = [
+        "# Generated from pixi.lock by `pixi run export-envs`. DO NOT EDIT: change pixi.toml, then run",
+        "# `pixi run lock`.",
+        f"# Environment {env!r}, platform {platform}, Python {python}: the PyPI part only, one wheel a line.",
+        f"# The conda part (python, pytorch, numpy, ...) is in {conda_lock_filename(env)}; install that",
+        "# first, then, inside it:",
+        f"#     python -m pip install --no-deps --require-hashes -r {this}",
+        "# --no-deps matters: without it pip would replace conda's pytorch with a PyPI torch.",
+        f"# content hash: {_content_hash(packages)}",
+    ]
+    for p in pypi:
+        if not p.sha256:
+            raise ExportError(f"{lock.path}: PyPI record {p.url} has no sha256; re-lock with `pixi run lock`")
+        lines.append(f"{normalize_name(p.name)}=={p.version} --hash=sha256:{p.sha256}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- conda-lock
+def _conda_dependencies(depends: list[str]) -> dict[str, str]:
+    """conda `depends` -> conda-lock's {name: version spec} (build strings dropped, as conda-lock does)."""
+    specs: dict[str, list[str]] = {}
+    for dep in depends:
+        parts = dep.split()
+        if parts:
+            specs.setdefault(parts[0], []).extend(parts[1:2])
+    out = {}
+    for name, versions in specs.items():
+        versions = list(dict.fromkeys(versions))
+        if len(versions) > 1:  # "x * *_llvm" next to "x >=4.5": the star adds nothing
+            versions = [v for v in versions if v != "*"]
+        out[name] = ",".join(versions)
+    return out
+
+
+def _pip_dependencies(
+    pkg: Package, platform: str, python_version: str, installed: set[str]
+) -> dict[str, str]:
+    """requires_dist edges that hold on this platform and point at something installed.
+
+    The lock records no requested extras, so an `extra == X` dependency counts when its target is
+    in the environment: the edge only orders installation and never adds a package.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    env = dict(_MARKER_ENV.get(platform, {}))
+    major_minor = ".".join(python_version.split(".")[:2])
+    env.update(
+        python_version=major_minor,
+        python_full_version=python_version,
+        implementation_name="cpython",
+        platform_python_implementation="CPython",
+    )
+    out: dict[str, str] = {}
+    for text in pkg.requires_dist:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            raise ExportError(f"PyPI record {pkg.url}: unreadable requires_dist {text!r} ({exc})") from None
+        name = normalize_name(req.name)
+        if name not in installed:
+            continue
+        if req.marker is not None:
+            extras = re.findall(r"""extra\s*==\s*['"]([^'"]+)['"]""", str(req.marker)) or [""]
+            if not any(req.marker.evaluate({**env, "extra": e}) for e in extras):
+                continue
+        spec = str(req.specifier)
+        out[name] = ",".join(x for x in (out.get(name), spec) if x) if name in out else spec
+    return out
+
+
+def _locked_dependencies(lock: Lock, env: str, platform: str):
+    from conda_lock.lockfile.v2prelim.models import HashModel, LockedDependency
+
+    packages = lock.packages(env, platform)
+    python = next((p.version for p in packages if p.kind == "conda" and p.name == "python"), None)
+    installed = {normalize_name(p.name) for p in packages if p.kind == "pypi"}
+    installed |= {n for n in (p.pypi_name for p in packages if p.kind == "conda") if n}
+    out = []
+    for p in packages:
+        if p.kind == "conda":
+            if not p.md5:
+                raise ExportError(f"{lock.path}: conda record {p.url} has no md5, which conda-lock requires")
+            out.append(
+                LockedDependency(
+                    name=p.name,
+                    version=p.version,
+                    manager="conda",
+                    platform=platform,
+                    dependencies=_conda_dependencies(p.depends),
+                    url=p.url,
+                    hash=HashModel(md5=p.md5, sha256=p.sha256),
+                    build=p.build,
+                    categories={"main"},
+                )
+            )
+        else:
+            if python is None:
+                raise ExportError(f"{lock.path}: {env}/{platform} has PyPI packages but no conda python")
+            out.append(
+                LockedDependency(
+                    name=normalize_name(p.name),
+                    version=p.version,
+                    manager="pip",
+                    platform=platform,
+                    dependencies=_pip_dependencies(p, platform, python, installed),
+                    url=p.url,
+                    hash=HashModel(sha256=p.sha256),
+                    categories={"main"},
+                )
+            )
+    return out
+
+
+def render_conda_lock(lock: Lock, env: str) -> str:
+    try:
+        from conda_lock.lockfile import write_conda_lock_file
+        from conda_lock.lockfile.v2prelim.models import Lockfile, LockMeta
+    except ImportError as exc:
+        raise ExportError(
+            f"conda-lock is not installed here ({exc}); run this in the default environment "
+            "(`pixi run export-envs`) or `pip install conda-lock`"
+        ) from None
+    platforms = lock.platforms(env)
+    channels = [c["url"] if isinstance(c, dict) else c for c in lock.environments[env].get("channels") or []]
+    packages = [d for plat in platforms for d in _locked_dependencies(lock, env, plat)]
+    content = Lockfile(
+        package=packages,
+        metadata=LockMeta(
+            content_hash={plat: _content_hash(lock.packages(env, plat)) for plat in platforms},
+            channels=channels,
+            platforms=platforms,
+            sources=["../pixi.toml"],
+            custom_metadata={
+                "generated_from": "pixi.lock",
+                "generator": "pixi run export-envs",
+                "pixi_environment": env,
+            },
+        ),
+    )
+    this = f"environments/{conda_lock_filename(env)}"
+    header = [
+        "# Generated from pixi.lock by `pixi run export-envs`. DO NOT EDIT: change pixi.toml, then run",
+        "# `pixi run lock`.",
+        f"# Environment {env!r} of coaxial-train for {', '.join(platforms)} (conda and PyPI packages).",
+        "#",
+        "# Install with conda-lock (needs conda or mamba; PyPI packages go in with the environment's pip):",
+        f"#     conda-lock install -n coaxial-{env} {this}",
+        "# Or render one platform as a conda explicit file (PyPI packages appear as '# pip' lines that only",
+        "# conda-lock and micromamba install; see the requirements.txt files for plain pip):",
+        f"#     conda-lock render --kind explicit --platform {platforms[0]} {this}",
+    ]
+    # conda-lock's writer only writes to a path; render into a private temp file and read it back.
+    with tempfile.TemporaryDirectory(prefix="export-envs-") as tmp:
+        target = Path(tmp) / conda_lock_filename(env)
+        write_conda_lock_file(content, target, metadata_choices=None, include_help_text=False)
+        body = target.read_text(encoding="utf-8")
+    return "\n".join(header) + "\n" + body
+
+
+# --------------------------------------------------------------------------- all files
+def render_exports(lock: Lock, only: tuple[str, ...] = FORMATS) -> dict[str, str]:
+    """Every export file for every environment in the lock, keyed by file name."""
+    files: dict[str, str] = {}
+    for env in lock.environment_names():
+        if "conda-lock" in only:
+            files[conda_lock_filename(env)] = render_conda_lock(lock, env)
+        if "pip" in only:
+            for plat in lock.platforms(env):
+                files[requirements_filename(env, plat)] = render_requirements(lock, env, plat)
+    return dict(sorted(files.items()))
+
+
+@dataclass
+class Difference:
+    name: str
+    problem: str  # "missing", "differs", "not generated from the lock"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.problem}"
+
+
+def stale_exports(
+    expected: dict[str, str], directory: Path, only: tuple[str, ...] = FORMATS
+) -> list[Difference]:
+    directory = Path(directory)
+    out = []
+    for name, text in expected.items():
+        path = directory / name
+        if not path.is_file():
+            out.append(Difference(name, "missing"))
+        elif path.read_text(encoding="utf-8") != text:
+            out.append(Difference(name, "differs from what pixi.lock gives"))
+    if directory.is_dir():
+        suffixes = tuple(
+            s for f, s in (("conda-lock", CONDA_LOCK_SUFFIX), ("pip", REQUIREMENTS_SUFFIX)) if f in only
+        )
+        for path in sorted(directory.iterdir()):
+            if path.name.endswith(suffixes) and path.name not in expected:
+                out.append(
+                    Difference(path.name, "not generated from the lock (no such environment/platform)")
+                )
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp creates 0600; committed files should get the usual umask-derived mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_exports(expected: dict[str, str], directory: Path) -> list[str]:
+    """Bring `directory` to exactly `expected` (already rendered, so nothing is half-written)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for diff in stale_exports(expected, directory):
+        path = directory / diff.name
+        if diff.name in expected:
+            _atomic_write(path, expected[diff.name])
+        else:
+            path.unlink()
+        changed.append(diff.name)
+    return changed

@@ -1,0 +1,209 @@
+"""Build a plain virtual environment from pixi.lock: the path without pixi.
+
+The pins are never written down twice: they come from the lock's environment for this platform,
+PyPI records as they are, conda records through the PyPI name they provide (their purls, e.g.
+numpy, or conda-forge's naming for records without purls, e.g. pytorch -> torch).
+
+The lock is solved for the Python in pixi.toml (3.13); a venv may run another. Where the venv's
+Python cannot install a pin, the newest release at or below it that it can install is taken, and a
+backport that no package needs on this Python (audioop-lts on < 3.13) is skipped. Every such change
+is a *deviation*: printed, and recorded in `<venv>/coaxial-venv.json`, which `tasks.verify` reads.
+
+Standard library only: this runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import venv
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from utils.lock.lockfile import Lock, current_platform, normalize_name
+
+RECORD_NAME = "coaxial-venv.json"
+
+# Evaluated by the venv's own interpreter, so markers and Requires-Python are judged for the
+# Python that will run the code. pip vendors `packaging`, so nothing has to be installed first.
+_PLANNER = r"""
+import json, sys
+from pip._vendor.packaging.markers import Marker
+from pip._vendor.packaging.requirements import Requirement
+from pip._vendor.packaging.specifiers import SpecifierSet
+from pip._vendor.packaging.utils import canonicalize_name
+
+pins = json.load(sys.stdin)
+py = "%d.%d.%d" % sys.version_info[:3]
+needed_by = {}  # name -> requirers whose requirement applies on this interpreter
+for pin in pins:
+    for raw in pin["requires_dist"]:
+        req = Requirement(raw)
+        marker = req.marker
+        if marker is not None:
+            text = str(marker)
+            extras = [""] + sorted({p.split("'")[1] for p in text.split("extra == ")[1:] if "'" in p})
+            if not any(marker.evaluate({"extra": e}) for e in extras):
+                continue
+        needed_by.setdefault(canonicalize_name(req.name), []).append(pin["name"])
+out = {}
+for pin in pins:
+    rp = pin["requires_python"]
+    admits = rp is None or SpecifierSet(rp).contains(py, prereleases=True)
+    out[pin["name"]] = {"admits": admits, "needed_by": needed_by.get(pin["name"], [])}
+print(json.dumps({"python": py, "pins": out}))
+"""
+
+
+@dataclass
+class Pin:
+    name: str  # normalised PyPI name
+    version: str
+    source: str  # "pypi" or "conda:<record name>"
+    requires_python: str | None
+    requires_dist: list
+
+
+@dataclass
+class Deviation:
+    name: str
+    locked: str
+    installed: str | None  # None: not installed
+    reason: str
+
+
+def lock_pins(lock: Lock, env: str, platform: str) -> dict[str, Pin]:
+    """PyPI requirements that reproduce `env` on `platform`, keyed by normalised name."""
+    pins: dict[str, Pin] = {}
+    for pkg in lock.packages(env, platform):
+        name = pkg.pypi_name
+        if name is None:
+            continue
+        source = "pypi" if pkg.kind == "pypi" else f"conda:{pkg.name}"
+        pins[name] = Pin(name, pkg.version, source, pkg.requires_python, pkg.requires_dist)
+    return pins
+
+
+def lock_python_version(lock: Lock, env: str, platform: str) -> str | None:
+    for pkg in lock.packages(env, platform):
+        if pkg.kind == "conda" and pkg.name == "python":
+            return pkg.version
+    return None
+
+
+def venv_python(path: Path) -> Path:
+    return path / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv(path: Path) -> Path:
+    py = venv_python(path)
+    if not py.exists():
+        print(f"creating virtual environment {path} with {sys.executable}", flush=True)
+        venv.EnvBuilder(with_pip=True, upgrade_deps=False).create(path)
+    return py
+
+
+def plan(py: Path, pins: dict[str, Pin]) -> dict:
+    payload = json.dumps([asdict(p) for p in pins.values()])
+    proc = subprocess.run([str(py), "-c", _PLANNER], input=payload, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"could not evaluate the lock's markers with {py}:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def resolve_requirements(pins: dict[str, Pin], verdicts: dict, torch_spec: str | None):
+    """-> (requirement lines, deviations known before installing)."""
+    lines, deviations = [], []
+    for name, pin in sorted(pins.items()):
+        verdict = verdicts[name]
+        if name == "torch" and torch_spec:
+            spec = f"=={torch_spec}" if torch_spec[:1].isdigit() else torch_spec
+            lines.append(f"torch{spec}")
+            deviations.append(Deviation(name, pin.version, None, f"--torch {torch_spec} overrides the lock"))
+        elif verdict["admits"]:
+            lines.append(f"{name}=={pin.version}")
+        elif not verdict["needed_by"]:
+            deviations.append(Deviation(name, pin.version, None,
+                                        f"skipped: requires Python {pin.requires_python} and no locked package "
+                                        "needs it on this Python (a backport for newer Pythons)"))
+        else:
+            lines.append(f"{name}<={pin.version}")
+            deviations.append(Deviation(name, pin.version, None,
+                                        f"requires Python {pin.requires_python}: took the newest release "
+                                        f"<= {pin.version} that this Python can install"))
+    return lines, deviations
+
+
+def installed_versions(py: Path) -> dict[str, str]:
+    code = ("import json, importlib.metadata as m; print(json.dumps({d.metadata['Name']: d.version "
+            "for d in m.distributions() if d.metadata['Name']}))")
+    out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=True).stdout
+    return {normalize_name(k): v for k, v in json.loads(out).items()}
+
+
+def write_record(path: Path, record: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path, prefix=".coaxial-venv.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(record, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path / RECORD_NAME)
+
+
+def build(path: Path, lock: Lock, env: str = "default", platform: str | None = None,
+          torch_spec: str | None = None, pip_args: list[str] | None = None) -> dict:
+    """Create or update the venv at `path`; returns the record written beside it."""
+    platform = platform or current_platform()
+    pins = lock_pins(lock, env, platform)
+    py = ensure_venv(path)
+    verdict = plan(py, pins)
+    lines, deviations = resolve_requirements(pins, verdict["pins"], torch_spec)
+
+    lock_py = lock_python_version(lock, env, platform)
+    print(f"installing {len(lines)} pins from {lock.path.name} [{env} / {platform}] into {path} "
+          f"(Python {verdict['python']}; the lock was solved for {lock_py})", flush=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(lines) + "\n")
+        req_file = fh.name
+    try:
+        # --no-deps: the lock is the complete set; pip must not pull anything it does not list.
+        cmd = [str(py), "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-r", req_file]
+        subprocess.run(cmd + list(pip_args or []), check=True)
+    finally:
+        os.unlink(req_file)
+
+    installed = installed_versions(py)
+    for dev in deviations:
+        dev.installed = installed.get(dev.name)
+    known = {d.name for d in deviations}
+    for name, pin in sorted(pins.items()):
+        if name not in known and installed.get(name) != pin.version:
+            deviations.append(Deviation(name, pin.version, installed.get(name), "installed version differs"))
+    record = {
+        "environment": env,
+        "platform": platform,
+        "lock": str(lock.path.resolve()),
+        "python": verdict["python"],
+        "lock_python": lock_py,
+        "installed": {n: installed[n] for n in sorted(pins) if n in installed},
+        "deviations": [asdict(d) for d in deviations],
+    }
+    write_record(path, record)
+    return record
+
+
+def format_summary(record: dict) -> str:
+    lines = [f"installed {len(record['installed'])} packages pinned by the lock "
+             f"[{record['environment']} / {record['platform']}], Python {record['python']}"]
+    for name, version in record["installed"].items():
+        lines.append(f"  {name}=={version}")
+    if record["deviations"]:
+        lines.append(f"{len(record['deviations'])} deviation(s) from the lock:")
+        for d in record["deviations"]:
+            got = d["installed"] or "not installed"
+            lines.append(f"  {d['name']}: locked {d['locked']}, here {got} — {d['reason']}")
+    else:
+        lines.append("no deviations from the lock")
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""Runtime patches for the training process: device/precision choice, torch flags, piper fixes.
+
+Call ``apply_runtime_patches()`` inside the process that trains, before building the Trainer.
+These are per-process settings: applying them at image build time or in another process (what
+the old patcher did) has no effect on training.
+"""
+
+from __future__ import annotations
+
+from utils.machine import hardware, piper_compat, precision_policy
+
+
+def _set_torch_flags(choice: precision_policy.Choice) -> dict:
+    import torch
+
+    applied: dict = {}
+    if choice.accelerator == "cuda":
+        # Input shapes repeat (fixed segment_size slices); autotuning pays back after a few steps.
+        torch.backends.cudnn.benchmark = True
+        applied["cudnn.benchmark"] = True
+    if choice.tf32:
+        matmul = torch.backends.cuda.matmul
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if hasattr(matmul, "fp32_precision") and conv is not None and hasattr(conv, "fp32_precision"):
+            # torch >= 2.9 API; the legacy allow_tf32 setters are deprecated there.
+            matmul.fp32_precision = "tf32"
+            conv.fp32_precision = "tf32"
+        else:
+            matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        applied["tf32.matmul"] = True
+        applied["tf32.cudnn"] = True
+        # Only on CUDA: on CPU this global also lets oneDNN run float32 matmuls at lower precision.
+        torch.set_float32_matmul_precision("high")
+        applied["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+    return applied
+
+
+def apply_runtime_patches(accelerator: str | None = None, precision: str | None = None,
+                          piper: bool = True) -> dict:
+    """Choose device and precision, set this process's torch flags, install piper's compat patches.
+
+    Idempotent. ``accelerator``/``precision`` (Lightning strings) override the policy; bad values
+    raise ``precision_policy.PolicyError`` (a ValueError) whose message names the fix. Returns
+    ``{"accelerator", "devices", "precision", "reason", "warnings", "applied", "piper_patches",
+    "hardware"}`` so callers can print and record what was done.
+    """
+    hw = hardware.probe()
+    choice = precision_policy.choose(hw, accelerator=accelerator, precision=precision)
+    applied = _set_torch_flags(choice)
+    patches = piper_compat.install_piper_patches() if piper else []
+    return {
+        "accelerator": choice.accelerator,
+        "devices": choice.devices,
+        "precision": choice.precision,
+        "reason": choice.reason,
+        "warnings": list(choice.warnings),
+        "applied": applied,
+        "piper_patches": patches,
+        "hardware": hw.as_dict(),
+    }

@@ -1,0 +1,383 @@
+"""Checks behind ``python -m tasks.verify``: does this machine run what pixi.lock promised?
+
+Each check returns ``Check(name, status, detail, remedy)`` with status ``pass``, ``warn`` or
+``fail``; every non-pass carries the command or action that fixes it.
+
+Environment kinds, detected in this order:
+
+- pixi: ``$PIXI_ENVIRONMENT_NAME`` and ``$CONDA_PREFIX`` set. Every conda record of the lock must
+  match ``$CONDA_PREFIX/conda-meta`` and every PyPI record the installed distributions, exactly.
+- tasks.venv: ``<sys.prefix>/coaxial-venv.json`` exists. The pins ``tasks.venv`` installed must
+  match the lock; Python, torch and the deviations it recorded are warnings, anything else fails.
+- anything else: "not a locked environment" (warn): versions are reported, nothing is promised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from utils.lock.lockfile import DEFAULT_LOCK, LockError, current_platform, load_lock, normalize_name
+
+VENV_RECORD = "coaxial-venv.json"
+VENV_REMEDY = ("recreate it: `python3 -m tasks.venv .venv` (add --torch X.Y.Z as in CI), "
+               "or use `pixi install --locked`")
+PIXI_REMEDY = "run `pixi install --locked -e {env}` (or delete .pixi/envs/{env} and run it again)"
+
+
+@dataclasses.dataclass
+class Check:
+    name: str
+    status: str  # "pass" | "warn" | "fail"
+    detail: str
+    remedy: str = ""
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Environment:
+    kind: str  # "pixi" | "venv" | "none"
+    name: str | None  # lock environment name
+    prefix: Path
+    record: dict | None = None
+    record_path: Path | None = None
+
+
+def detect_environment(prefix: Path | None = None, environ: dict | None = None,
+                       record_path: Path | None = None) -> Environment:
+    environ = os.environ if environ is None else environ
+    if record_path is None and environ.get("PIXI_ENVIRONMENT_NAME") and environ.get("CONDA_PREFIX"):
+        return Environment("pixi", environ["PIXI_ENVIRONMENT_NAME"], Path(environ["CONDA_PREFIX"]))
+    prefix = Path(sys.prefix if prefix is None else prefix)
+    path = Path(record_path) if record_path is not None else prefix / VENV_RECORD
+    if path.is_file():
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: unreadable tasks.venv record ({exc}); {VENV_REMEDY}") from exc
+        missing = [k for k in ("environment", "platform", "installed", "deviations") if k not in record]
+        if missing:
+            raise ValueError(f"{path}: tasks.venv record lacks {', '.join(missing)}; {VENV_REMEDY}")
+        return Environment("venv", record["environment"], prefix, record, path)
+    return Environment("none", None, prefix)
+
+
+# -- what is installed --------------------------------------------------------------------------
+
+def _site_packages(prefix: Path) -> list[Path]:
+    candidates = [*prefix.glob("lib/python3*/site-packages"), prefix / "Lib" / "site-packages"]
+    return [p for p in candidates if p.is_dir()]
+
+
+def installed_distributions(prefix: Path | None = None) -> dict[str, str]:
+    """PEP 503 name -> version of the Python distributions installed in ``prefix`` (default: this one)."""
+    if prefix is None or Path(prefix).resolve() == Path(sys.prefix).resolve():
+        import importlib.metadata as md
+
+        dists = md.distributions()
+        return {normalize_name(d.metadata["Name"]): d.version for d in dists if d.metadata["Name"]}
+    found: dict[str, str] = {}
+    for site in _site_packages(Path(prefix)):
+        for meta in site.glob("*.dist-info/METADATA"):
+            name = version = None
+            for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith("Name: "):
+                    name = line[6:].strip()
+                elif line.startswith("Version: "):
+                    version = line[9:].strip()
+                elif not line:
+                    break
+            if name and version:
+                found[normalize_name(name)] = version
+    return found
+
+
+def installed_conda(prefix: Path) -> dict[str, tuple[str, str]]:
+    """conda package name -> (version, build) from ``prefix/conda-meta``."""
+    out = {}
+    for meta in sorted((Path(prefix) / "conda-meta").glob("*.json")):
+        try:
+            rec = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if "name" in rec and "version" in rec:
+            out[rec["name"]] = (str(rec["version"]), str(rec.get("build", "")))
+    return out
+
+
+def _join(items: list[str], limit: int = 8) -> str:
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more
+
+
+# -- drift --------------------------------------------------------------------------------------
+
+def check_drift(env: Environment, lock_path: Path, platform: str | None = None) -> list[Check]:
+    platform = platform or current_platform()
+    if env.kind == "none":
+        return [Check("locked environment", "warn",
+                      f"{sys.prefix} is neither a pixi environment nor made by tasks.venv: "
+                      "nothing to compare with pixi.lock",
+                      "use `pixi run verify`, or `python3 -m tasks.venv .venv` and "
+                      "`.venv/bin/python -m tasks.verify`")]
+    if env.kind == "venv":
+        platform = env.record.get("platform") or platform
+    try:
+        lock = load_lock(lock_path)
+        packages = lock.packages(env.name, platform)
+    except LockError as exc:
+        return [Check("lock readable", "fail", str(exc), "run `pixi run lock` or pass --lock PATH")]
+    if env.kind == "pixi":
+        return _drift_pixi(env, packages, platform, lock_path)
+    return _drift_venv(env, lock, platform, lock_path)
+
+
+def _drift_pixi(env: Environment, packages, platform: str, lock_path: Path) -> list[Check]:
+    conda = installed_conda(env.prefix)
+    dists = installed_distributions(env.prefix)
+    wrong = []
+    for pkg in packages:
+        if pkg.kind == "conda":
+            have = conda.get(pkg.name)
+            if have is None:
+                wrong.append(f"{pkg.name} (conda): locked {pkg.version}, not installed")
+            elif have[0] != pkg.version or (pkg.build and have[1] != pkg.build):
+                wrong.append(f"{pkg.name} (conda): locked {pkg.version} {pkg.build or ''}".rstrip()
+                             + f", installed {have[0]} {have[1]}".rstrip())
+        else:
+            name = normalize_name(pkg.name)
+            have = dists.get(name)
+            if have != pkg.version:
+                wrong.append(f"{name} (pypi): locked {pkg.version}, installed {have or 'nothing'}")
+    where = f"{env.prefix} vs {lock_path} [{env.name} / {platform}]"
+    if wrong:
+        return [Check("packages match pixi.lock", "fail", f"{len(wrong)} differ in {where}: {_join(wrong)}",
+                      PIXI_REMEDY.format(env=env.name))]
+    return [Check("packages match pixi.lock", "pass", f"{len(packages)} packages as locked in {where}")]
+
+
+def _drift_venv(env: Environment, lock, platform: str, lock_path: Path) -> list[Check]:
+    from utils.lock.venv_builder import lock_pins, lock_python_version
+
+    pins = lock_pins(lock, env.name, platform)
+    dists = installed_distributions(env.prefix)
+    recorded = {normalize_name(d["name"]): d for d in env.record.get("deviations", [])}
+    fails, warns = [], []
+    for name, pin in sorted(pins.items()):
+        have = dists.get(name)
+        if have == pin.version:
+            continue
+        dev = recorded.get(name)
+        line = f"{name}: locked {pin.version}, installed {have or 'nothing'}"
+        if name == "torch" or (dev is not None and dev.get("installed") == have):
+            warns.append(line + (f" ({dev['reason']})" if dev else ""))
+        else:
+            fails.append(line + (" (recorded as " + str(dev.get("installed")) + ")" if dev else ""))
+    checks = []
+    where = f"{env.prefix} vs {lock_path} [{env.name} / {platform}]"
+    if fails:
+        checks.append(Check("packages match pixi.lock", "fail",
+                            f"{len(fails)} differ in {where}: {_join(fails)}", VENV_REMEDY))
+    else:
+        checks.append(Check("packages match pixi.lock", "pass",
+                            f"{len(pins) - len(warns)} of {len(pins)} pins exact in {where}"))
+    if warns:
+        checks.append(Check("recorded deviations", "warn", _join(warns, 12),
+                            "expected where this Python cannot install the locked pin; use pixi for an exact "
+                            "environment"))
+    lock_py = lock_python_version(lock, env.name, platform)
+    py = "{}.{}.{}".format(*sys.version_info[:3])
+    if lock_py and py != lock_py:
+        checks.append(Check("python matches lock", "warn", f"Python {py}, lock solved for {lock_py}",
+                            "use pixi for the locked interpreter"))
+    else:
+        checks.append(Check("python matches lock", "pass", f"Python {py}"))
+    return checks
+
+
+# -- versions, device, patches ------------------------------------------------------------------
+
+def check_versions() -> Check:
+    import importlib.metadata as md
+
+    from utils.machine.piper_compat import SUPPORTED_PIPER
+
+    def version(name):
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    found = {"python": "{}.{}.{}".format(*sys.version_info[:3]), "torch": version("torch"),
+             "lightning": version("lightning"), "piper-tts": version("piper-tts")}
+    detail = ", ".join(f"{k} {v or 'MISSING'}" for k, v in found.items())
+    missing = [k for k, v in found.items() if v is None]
+    if missing:
+        return Check("versions", "fail", detail,
+                     f"install the environment again ({', '.join(missing)} missing)")
+    if found["piper-tts"] != SUPPORTED_PIPER:
+        return Check("versions", "warn", detail,
+                     f"utils/machine/piper_compat.py was written for piper-tts {SUPPORTED_PIPER}; "
+                     "pin it in pixi.toml")
+    return Check("versions", "pass", detail)
+
+
+def check_accelerator(env: Environment, hw) -> Check:
+    name = env.name or "unlocked"
+    seen = f"torch {hw.torch_version} (CUDA build {hw.torch_cuda_version or 'none'})"
+    if hw.cuda_available:
+        seen += f", {hw.device_name} capability {hw.capability[0]}.{hw.capability[1]}"
+    if name.startswith("cuda"):
+        if hw.torch_cuda_version is None:
+            return Check("accelerator", "fail", f"environment {name} promises CUDA but {seen}",
+                         f"`pixi install --locked -e {name}`: a CPU torch is installed here")
+        if not hw.cuda_available:
+            gpus = ", ".join(hw.nvidia_smi_gpus) or "nvidia-smi sees no GPU"
+            return Check("accelerator", "fail",
+                         f"environment {name} promises an NVIDIA GPU; torch sees none ({gpus})",
+                         "install an NVIDIA driver supporting CUDA 12.8 (>= 570) and check `nvidia-smi`; "
+                         "in Docker run with `--gpus all`; without an NVIDIA GPU use `pixi run -e cpu ...`")
+        return Check("accelerator", "pass", seen)
+    if name == "osx-arm64" or (name == "default" and sys.platform == "darwin"):
+        if not hw.mps_available:
+            status = "fail" if name == "osx-arm64" else "warn"
+            return Check("accelerator", status,
+                         f"environment {name} promises Apple MPS; {seen}, MPS unavailable",
+                         "needs Apple Silicon and macOS >= 12.3 with the osx-arm64 environment")
+        return Check("accelerator", "pass", seen + ", MPS available")
+    if hw.nvidia_smi_gpus and not hw.cuda_available:
+        return Check("accelerator", "warn",
+                     f"NVIDIA GPU visible ({', '.join(hw.nvidia_smi_gpus)}) "
+                     f"but environment {name} is CPU-only",
+                     "train on the GPU with `pixi run -e cuda12 ...`")
+    return Check("accelerator", "pass", f"environment {name}: {seen}")
+
+
+def check_arch(hw) -> Check:
+    from utils.machine.hardware import arch_supported
+    from utils.machine.precision_policy import CUDA_ARCH_REMEDY
+
+    if not hw.cuda_available:
+        return Check("cuda arch in torch build", "pass", "no CUDA device in use (not applicable)")
+    if arch_supported(hw.capability, hw.arch_list):
+        return Check("cuda arch in torch build", "pass", f"{hw.sm} runs with {', '.join(hw.arch_list)}")
+    return Check("cuda arch in torch build", "fail",
+                 f"{hw.device_name} is {hw.sm}; torch.cuda.get_arch_list() = {list(hw.arch_list)}: "
+                 "'no kernel image is available for execution on the device'", CUDA_ARCH_REMEDY)
+
+
+def check_patches(runtime: dict) -> Check:
+    import torch
+
+    from utils.machine import piper_compat
+
+    live = piper_compat.active_patches()
+    need = ["mas-kernel"] + (["onnx-torchscript-exporter"] if piper_compat.onnx_export_kwargs() else [])
+    flags = ", ".join(f"{k}={v}" for k, v in runtime["applied"].items()) or "no torch flags (CPU)"
+    missing = [n for n in need if n not in live]
+    if runtime["applied"].get("cudnn.benchmark") and not torch.backends.cudnn.benchmark:
+        missing.append("cudnn.benchmark")
+    if missing:
+        return Check("patches active in this process", "fail", f"missing: {', '.join(missing)}; live: {live}",
+                     "call utils.machine.runtime_patches.apply_runtime_patches() in the training process")
+    return Check("patches active in this process", "pass", f"{', '.join(live)}; {flags}")
+
+
+def check_precision(runtime: dict) -> Check:
+    detail = f"{runtime['accelerator']} x{runtime['devices']}, {runtime['precision']} ({runtime['reason']})"
+    if runtime["warnings"]:
+        return Check("precision", "warn", detail + "; " + "; ".join(runtime["warnings"]),
+                     "see the warning; override with --accelerator/--precision")
+    return Check("precision", "pass", detail)
+
+
+def check_kernel() -> Check:
+    import numpy as np
+    import torch
+    from piper.train.vits import monotonic_align as piper_mas
+
+    rng = np.random.default_rng(0)
+    b, t_y, t_x = 8, 400, 100
+    neg_cent = torch.from_numpy(rng.standard_normal((b, t_y, t_x)).astype(np.float32))
+    mask = torch.ones(b, t_y, t_x)
+    start = time.perf_counter()
+    path = piper_mas.maximum_path(neg_cent, mask).numpy()
+    ms = (time.perf_counter() - start) * 1000
+    per_frame = path.sum(axis=2)
+    steps = np.diff(path.argmax(axis=2), axis=1)
+    ok = (per_frame == 1).all() and np.isin(steps, (0, 1)).all() and (path.sum(axis=1) >= 1).all()
+    if not ok:
+        return Check("alignment kernel", "fail", "piper's maximum_path returned a non-monotonic path",
+                     "report a bug against utils/machine/monotonic_align.py")
+    return Check("alignment kernel", "pass",
+                 f"piper maximum_path via numpy kernel: {b}x{t_y}x{t_x} in {ms:.0f} ms")
+
+
+def check_training_step(runtime: dict) -> Check:
+    from utils.machine.smoke_step import run_tiny_step
+
+    acc, prec = runtime["accelerator"], runtime["precision"]
+    try:
+        result = run_tiny_step(acc, prec)
+    except Exception as exc:  # the point of this check is to report whatever the device raises
+        return Check("training step", "fail",
+                     f"tiny VITS step on {acc} at {prec} raised {type(exc).__name__}: {exc}",
+                     "run `python -m tasks.verify --accelerator cpu` to isolate the device; see the error")
+    detail = (f"tiny VITS on {acc} at {prec}: loss_g {result['losses'].get('loss_g', float('nan')):.3f}, "
+              f"loss_d {result['losses'].get('loss_d', float('nan')):.3f}, {result['wall_s']:.1f} s")
+    if not result["finite"] or not result["weights_changed"]:
+        return Check("training step", "fail", detail + ("" if result["finite"] else ", non-finite loss")
+                     + ("" if result["weights_changed"] else ", weights unchanged"),
+                     f"precision {prec} is not stable here; try --precision 32-true")
+    return Check("training step", "pass", detail)
+
+
+def run_checks(quick: bool = False, lock_path: Path | None = None, record_path: Path | None = None,
+               accelerator: str | None = None, precision: str | None = None, environ: dict | None = None,
+               progress=None) -> list[Check]:
+    """All checks in order; ``progress(name)`` is called before each slow one."""
+    from utils.machine import hardware
+    from utils.machine.runtime_patches import apply_runtime_patches
+
+    say = progress or (lambda _name: None)
+    env = detect_environment(environ=environ, record_path=record_path)
+    if lock_path is None:
+        root = (environ or os.environ).get("PIXI_PROJECT_ROOT")
+        lock_path = Path(root) / "pixi.lock" if root else DEFAULT_LOCK
+    checks = check_drift(env, Path(lock_path))
+    checks.append(check_versions())
+    say("probing hardware")
+    hw = hardware.probe()
+    checks += [check_accelerator(env, hw), check_arch(hw)]
+    say("applying patches")
+    try:
+        runtime = apply_runtime_patches(accelerator=accelerator, precision=precision)
+    except Exception as exc:  # PolicyError / PiperCompatError: both carry their remedy
+        checks.append(Check("patches active in this process", "fail", f"{type(exc).__name__}: {exc}",
+                            "see the message; pin piper-tts==1.8.0 or fix --accelerator/--precision"))
+        return checks
+    checks += [check_patches(runtime), check_precision(runtime)]
+    checks.append(check_kernel())
+    if not quick:
+        say(f"one training step on {runtime['accelerator']} at {runtime['precision']}")
+        checks.append(check_training_step(runtime))
+    return checks
+
+
+def format_table(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"{c.status.upper():4}  {c.name:<{width}}  {c.detail}")
+        if c.status != "pass" and c.remedy:
+            lines.append(f"{'':4}  {'':<{width}}  -> {c.remedy}")
+    counts = {s: sum(c.status == s for c in checks) for s in ("pass", "warn", "fail")}
+    lines.append(f"{counts['pass']} passed, {counts['warn']} warnings, {counts['fail']} failed")
+    return "\n".join(lines)
+
