@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,7 @@ def transfer_weights(model, checkpoint: dict, source: str | os.PathLike) -> tupl
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Give a finished temp file the permissions a normal create would (mkstemp makes 0600) and
-    move it into place in one step."""
+    move it into place in one step. Kept for callers not yet on ``utils.files``."""
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(tmp, 0o666 & ~mask)
@@ -97,21 +96,28 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save into a temp file beside ``path``, fsync, then os.replace: readers never see half a file."""
+    """torch.save through ``utils.files.atomic_path``: readers never see half a file, and a killed
+    writer leaves only a ``TEMP_GLOB`` file that the next run removes.
+
+    Free space is checked first (the old file stays until the new one is complete, so the new one
+    must fit beside it); a disk that fills up anyway raises DiskFull, with ``path`` untouched."""
     import torch
 
+    from utils.files import atomic_path
+    from utils.voice.disk_space import check_room, checkpoint_bytes_of, disk_full_from
+
     path = Path(path)
+    need = checkpoint_bytes_of(obj)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_room(path.parent, need)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except Exception as exc:
+        full = disk_full_from(exc, path.parent, need)
+        if full is None:
+            raise
+        raise full from exc
 
 
 def make_checkpoint_io():

@@ -1,0 +1,67 @@
+"""What a killed run leaves behind, and removing it at the next start.
+
+A process killed outright (``kill -9``, the OOM killer, power loss) while writing a file leaves the
+temp file of that write: for a checkpoint 0.2-0.6 GB that nothing else would ever remove. Every
+write of this project goes through ``utils.files``, whose temp names match ``TEMP_GLOB``; releases
+before that wrote checkpoints and text files as ``.<name>.<8 random>.tmp``, and those still sit on
+users' disks. Only those exact patterns are removed, only inside the run's own output folder, and
+only while the run lock is held (a live writer's temp file looks the same).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from utils.files import remove_stale_temps
+
+_RANDOM = "?" * 8  # tempfile.mkstemp's random part
+# Temp names of the previous writers: checkpoints/.<file>.ckpt.XXXXXXXX.tmp, and the text files in
+# the output folder that training.atomic_write_text wrote.
+LEGACY_CHECKPOINT_TEMPS = f".*.ckpt.{_RANDOM}.tmp"
+LEGACY_OUTPUT_TEMPS = tuple(f".{name}.{_RANDOM}.tmp" for name in (
+    "train_config.json", "metrics.csv", "summary.json", "voice_config.json"))
+
+
+@dataclass
+class Debris:
+    """Temp files removed from an output folder: their paths and how many bytes that freed."""
+
+    removed: list[Path] = field(default_factory=list)
+    bytes: int = 0
+
+    def describe(self) -> str:
+        return (f"removed {len(self.removed)} temp file(s) left by an interrupted run "
+                f"({self.bytes / (1024 * 1024):.1f} MB reclaimed)")
+
+    def as_dict(self) -> dict:
+        return {"files": len(self.removed), "bytes": self.bytes}
+
+
+def _remove(paths, debris: Debris) -> None:
+    for path in paths:
+        if not path.is_file() or path.is_symlink():
+            continue
+        with contextlib.suppress(OSError):
+            size = path.stat().st_size
+            path.unlink()
+            debris.removed.append(path)
+            debris.bytes += size
+
+
+def remove_crash_debris(output: str | os.PathLike) -> Debris:
+    """Delete our temp files from ``output`` (call it with the run lock held). Writes nothing else."""
+    output = Path(output)
+    debris = Debris()
+    removed, freed = remove_stale_temps(output)
+    debris.removed.extend(removed)
+    debris.bytes += freed
+    checkpoints = output / "checkpoints"
+    if checkpoints.is_dir():
+        _remove(checkpoints.glob(LEGACY_CHECKPOINT_TEMPS), debris)
+        _remove([p for pattern in LEGACY_OUTPUT_TEMPS for p in checkpoints.glob(pattern)], debris)
+    if output.is_dir():
+        _remove([p for pattern in LEGACY_OUTPUT_TEMPS for p in output.glob(pattern)], debris)
+    return debris
