@@ -88,6 +88,9 @@ class DatasetReport:
     clips: list[Clip] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    # Lower-cased file names the metadata mentions, usable or not: a file a line refers to (even
+    # wrongly) is not also "not listed in the metadata".
+    mentioned: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -289,6 +292,26 @@ def _unsafe_reference(ref: str) -> str | None:
     return None
 
 
+def _basename(ref: str) -> str:
+    return PureWindowsPath(ref).name if "\\" in ref else PurePosixPath(ref).name
+
+
+def _relative_fix(ref: str, root: Path, default: str) -> str:
+    """For an absolute path that points into the dataset folder: the relative name to write."""
+    try:
+        inside = Path(ref).relative_to(root) if Path(ref).is_absolute() else None
+    except ValueError:
+        inside = None
+    if inside is None or ".." in inside.parts:
+        return default
+    rel = inside.as_posix()
+    if rel.startswith("recordings/"):
+        rel = rel[len("recordings/"):]
+    elif rel.startswith("wavs/"):
+        rel = rel[len("wavs/"):].removesuffix(".wav")
+    return f"write it relative to the dataset folder: {rel!r}"
+
+
 def _read_piper_csv(root: Path, metadata: Path, report: DatasetReport) -> list[_Entry]:
     lines = [(n, s) for n, s in _decoded_lines(metadata, report) if s.strip()]
     if not lines:
@@ -346,11 +369,14 @@ def _read_piper_csv(root: Path, metadata: Path, report: DatasetReport) -> list[_
             report.problems.append(Problem(metadata, number, "empty speaker name",
                                            "write id|speaker|text with a speaker name", "empty-speaker"))
             continue
+        report.mentioned.add(_basename(utt_id).lower())
+        report.mentioned.add(_basename(utt_id).lower() + ".wav")
         unsafe = _unsafe_reference(utt_id)
         if unsafe:
             report.problems.append(Problem(
                 metadata, number, f"{unsafe}: {utt_id!r}",
-                "name the clip by its file name relative to wavs/ (e.g. clip_001)", "path-escape"))
+                _relative_fix(utt_id, root, "name the clip by its file name relative to wavs/ (e.g. clip_001)"),
+                "path-escape"))
             continue
         names = [utt_id] if utt_id.lower().endswith(".wav") else [utt_id, utt_id + ".wav"]
         candidates = [folder / name for folder in (base / "wavs", base) for name in names]
@@ -393,11 +419,13 @@ def _read_recorder_jsonl(root: Path, metadata: Path, report: DatasetReport) -> l
                                            "set 'sentence' to the text that was read", "missing-key"))
             continue
         filename = filename.strip()
+        report.mentioned.add(_basename(filename).lower())
         unsafe = _unsafe_reference(filename)
         if unsafe:
             report.problems.append(Problem(
                 metadata, number, f"{unsafe}: {filename!r}",
-                "use the file name inside recordings/ (e.g. 0001.wav)", "path-escape"))
+                _relative_fix(filename, root, "use the file name inside recordings/ (e.g. 0001.wav)"),
+                "path-escape"))
             continue
         name = PurePosixPath(filename.replace("\\", "/"))
         # The original recording first: it is lossless and piper trims silence itself.
@@ -447,6 +475,14 @@ def _check_audio(entries: list[_Entry], report: DatasetReport, progress: bool) -
             continue
         found = next((c for c in entry.candidates if c.is_file() or c.is_symlink()), None)
         if found is None:
+            twin = _case_twin(entry.candidates)
+            if twin is not None:
+                wanted, there = twin
+                report.problems.append(Problem(
+                    metadata, entry.line, f"audio for {entry.reference!r} not found; found "
+                    f"{_rel(there, report.path)} with different case",
+                    f"rename it to {wanted.name} or fix the metadata", "missing-audio"))
+                continue
             tried = ", ".join(_rel(c, report.path) for c in entry.candidates)
             report.problems.append(Problem(
                 metadata, entry.line, f"audio for {entry.reference!r} not found (looked for {tried})",
@@ -486,6 +522,21 @@ def _check_audio(entries: list[_Entry], report: DatasetReport, progress: bool) -
         if clip.sample_rate < LOW_SAMPLE_RATE:
             report.warnings.append(Problem(audio, None, f"low sample rate ({clip.sample_rate} Hz)",
                                            "record at 22050 Hz or more for a clear voice", "low-rate"))
+
+
+def _case_twin(candidates: list[Path]) -> tuple[Path, Path] | None:
+    """(the name looked for, a file whose name differs from it only in case), if there is one.
+
+    On case-sensitive file systems (Linux) ``0001.wav`` does not find ``0001.WAV``."""
+    for wanted in candidates:
+        try:
+            names = os.listdir(wanted.parent)
+        except OSError:
+            continue
+        for name in names:
+            if name != wanted.name and name.lower() == wanted.name.lower():
+                return wanted, wanted.parent / name
+    return None
 
 
 def _inspect_audio(entry: _Entry, audio: Path, metadata: Path) -> Clip | Problem | _TruncatedClip:
@@ -563,7 +614,8 @@ def _warn_unlisted_audio(root: Path, layout: str, report: DatasetReport) -> None
     listed = {c.audio_path.name for c in report.clips}
     try:
         unlisted = sorted(p.name for p in folder.iterdir()
-                          if p.suffix.lower() == ".wav" and p.name not in listed)
+                          if p.suffix.lower() == ".wav" and p.name not in listed
+                          and p.name.lower() not in report.mentioned)
     except OSError:
         return
     if unlisted and report.clips:
