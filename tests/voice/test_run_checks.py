@@ -133,3 +133,13 @@ def test_a_resume_checkpoint_carrying_code_is_refused(tmp_path):
     torch.save({"state_dict": {}, "global_step": 1, "optimizer_states": [], "hook": print}, ckpt)
     with pytest.raises(BadInput, match="pickled Python objects"):
         run_checks.check_resume_checkpoint(ckpt)
+
+
+def test_a_resume_checkpoint_with_a_flipped_byte_inside_is_refused(tmp_path):
+    ckpt = _training_checkpoint(tmp_path / "last.ckpt")
+    data = bytearray(ckpt.read_bytes())
+    at = data.index(b"\x00\x00\x80\x3f")  # a float32 1.0 of the weights
+    data[at + 3] = 0x40
+    ckpt.write_bytes(bytes(data))
+    with pytest.raises(BadInput, match="fails its checksum"):
+        run_checks.check_resume_checkpoint(ckpt)
