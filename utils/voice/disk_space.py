@@ -13,6 +13,7 @@ reads "disk full: N MB free in DIR, a checkpoint needs M MB" instead of two trac
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -144,3 +145,26 @@ def disk_full_from(exc: BaseException, folder: str | os.PathLike, need: int,
     if not is_disk_full(exc):
         return None
     return DiskFull(disk_full_message(folder, need, what))
+
+
+@contextlib.contextmanager
+def naming_disk_full(folder: str | os.PathLike, need: int, what: str = "a checkpoint"):
+    """Inside the block, running out of space raises DiskFull naming ``folder`` and ``need``."""
+    try:
+        yield
+    except DiskFull:
+        raise
+    except Exception as exc:
+        full = disk_full_from(exc, folder, need, what)
+        if full is None:
+            raise
+        raise full from exc
+
+
+def disk_full_without_context(exc: BaseException) -> DiskFull:
+    """The best "disk full" line for an ENOSPC nobody expected: the folder from the error if it has one."""
+    filename = getattr(exc, "filename", None)
+    folder = Path(filename).parent if filename else Path.cwd()
+    return DiskFull(f"disk full: {megabytes(free_bytes(folder))} MB free in {folder}"
+                    + (f" while writing {Path(filename).name}" if filename else "")
+                    + " — free some space or choose an --output on another disk")
