@@ -10,8 +10,9 @@ loss_curves.png, sample_spectrogram.png, summary.json, train_config.json, checkp
 and TensorBoard logs in logs/. Lightning options pass through as --trainer.NAME=VALUE (piper's
 model/data options as --model.NAME=VALUE / --data.NAME=VALUE).
 
-Exit codes: 0 voice trained (and exported); 1 runtime failure or stopped by SIGINT/SIGTERM
-(a checkpoint is saved; continue with --resume); 2 bad input (nothing written).
+Exit codes: 0 voice trained (and exported); 1 runtime failure, disk full, or stopped by SIGINT/SIGTERM
+(a checkpoint is saved; continue with --resume); 2 bad input or the output folder in use by another
+run (nothing written). Errors are one line; --debug adds the traceback.
 """
 
 from __future__ import annotations
@@ -66,12 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start from an existing Piper checkpoint (weights only)")
     run.add_argument("--no-export", action="store_true", help="skip ONNX export and the spoken sample")
     run.add_argument("--quiet", action="store_true", help="no training progress bar")
+    run.add_argument("--debug", action="store_true", help="print the traceback behind an error message")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from utils.voice.passthrough import parse_passthrough
-    from utils.voice.run_config import BadInput, TrainingFailed, TrainOptions
+    from utils.voice.run_config import BadInput, TrainOptions
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -85,24 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from utils.voice.pipeline import train
+    from utils.voice.run_guard import report_failure
 
     try:
         return train(options)
-    except BadInput as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into exit 1 with its reason
-        import traceback
-
-        traceback.print_exc()
-        print(f"error: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure becomes a line and a code
+        # bad input 2, disk full / stopped / failed 1; a traceback only with --debug or for a bug
+        return report_failure(exc, debug=args.debug)
 
 
 if __name__ == "__main__":

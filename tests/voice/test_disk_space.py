@@ -112,7 +112,7 @@ def test_a_checkpoint_in_memory_is_sized_by_its_tensors_shared_ones_once():
 
 
 def test_parameter_count_of_x_low_matches_piper_published_figures():
-    from utils.voice.training import QUALITIES
+    from utils.voice.run_config import QUALITIES
 
     generator, discriminator = disk_space.count_parameters(
         {**QUALITIES["x_low"]["model"], "num_symbols": 256, "num_speakers": 1, "sample_rate": 22050,

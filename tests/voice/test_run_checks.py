@@ -10,7 +10,7 @@ import torch
 
 from utils.voice import run_checks
 from utils.voice.checkpoints import atomic_torch_save
-from utils.voice.training import BadInput
+from utils.voice.run_config import BadInput
 
 
 @pytest.mark.parametrize(("key", "value", "words"), [

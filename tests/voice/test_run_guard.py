@@ -8,9 +8,9 @@ import pytest
 
 from utils.files import TEMP_SUFFIX
 from utils.voice.disk_space import DiskFull, naming_disk_full
+from utils.voice.run_config import BadInput, TrainingFailed
 from utils.voice.run_guard import OwnedOutput, report_failure
 from utils.voice.run_lock import LOCK_NAME, RunLocked
-from utils.voice.training import BadInput, TrainingFailed
 
 
 def _raised(error: BaseException) -> BaseException:

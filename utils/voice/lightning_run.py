@@ -75,6 +75,7 @@ class RunResult:
     epochs: int = 0
     interrupted: str | None = None   # the signal name when stopped early
     history: list[dict] = field(default_factory=list)
+    history_restored: bool = False   # history holds the resumed checkpoint's earlier rows too
     checkpoint: Path | None = None
     finetune: dict | None = None
     seconds: dict = field(default_factory=dict)
@@ -143,6 +144,15 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, r
         def on_train_end(self, trainer, pl_module):
             if result.interrupted is None:
                 self._save(trainer)
+
+        # The per-batch history is saved inside every checkpoint, so a resume after any crash
+        # (kill -9 included, when metrics.csv was never written) keeps every row before it.
+        def state_dict(self):
+            return {"history": list(result.history)}
+
+        def load_state_dict(self, state_dict):
+            result.history[:0] = list(state_dict.get("history") or [])
+            result.history_restored = "history" in state_dict
 
     callbacks = [RunControl()]
     if settings.schedule.validation:
@@ -309,7 +319,9 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
     result.seconds["train"] = time.perf_counter() - t1
     result.steps = trainer.global_step // 2
     result.steps_this_run = result.steps - start_step
-    result.epochs = trainer.current_epoch
+    # The epoch of the last batch, numbered as in metrics.csv (Lightning's current_epoch is one
+    # more once fit has ended at an epoch boundary or at max_steps).
+    result.epochs = result.history[-1]["epoch"] if result.history else trainer.current_epoch
     if trainer.is_global_zero:
         result.model = model
     return result

@@ -8,6 +8,7 @@ called on its own in tests.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import sys
@@ -19,6 +20,8 @@ from typing import Any
 from utils.files import atomic_write_json, user_cache_root
 from utils.voice import history as run_history
 from utils.voice import lightning_run
+from utils.voice.disk_space import naming_disk_full
+from utils.voice.run_checks import check_folder, check_resume_checkpoint
 from utils.voice.run_config import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
@@ -31,6 +34,7 @@ from utils.voice.run_config import (
     load_settings,
     resolve_settings,
 )
+from utils.voice.run_guard import OwnedOutput, check_options
 
 
 @dataclass
@@ -44,6 +48,8 @@ class RunPlan:
     cache_root: Path
     previous: RunSettings | None = None  # the run being resumed
     finetune: dict | None = None         # weights of the fine-tune checkpoint
+    checkpoint_bytes: int = 0            # one checkpoint on disk (utils.voice.disk_space)
+    export_bytes: int = 0
 
 
 @dataclass
@@ -70,6 +76,7 @@ class RunSummary:
     output: str
     files: dict[str, str] = field(default_factory=dict)
     sample: dict[str, Any] | None = None
+    crash_debris: dict[str, int] | None = None  # temp files of a killed run removed at the start
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -91,25 +98,28 @@ def train(options: TrainOptions) -> int:
         return validate_only(options)
     seconds: dict[str, float] = {}
     plan = plan_run(options, seconds)
-    start_output(plan)
-    t = time.perf_counter()
-    prepared = prepare(plan)
-    seconds["prepare"] = time.perf_counter() - t
-    result = lightning_run.run_training(plan.settings, prepared, plan.output, plan.cache_root,
-                                        resume=plan.previous is not None, finetune=plan.finetune,
-                                        progress=not options.quiet)
-    plan.finetune = None  # the fine-tune weights are in the model now; free the copy
-    seconds.update(result.seconds)
-    if lightning_run.is_worker_process() or result.model is None:
-        return 0
-    history = record_history(plan, result)
-    model, result.model = result.model, None
-    exported = None
-    if plan.settings.export and result.interrupted is None:
-        exported = export_voice(plan, model, seconds)
-    del model
-    seconds["total"] = time.perf_counter() - started
-    summary = write_report(plan, result, history, exported, seconds)
+    with own_output(plan) as owned:
+        start_output(plan)
+        t = time.perf_counter()
+        prepared = prepare(plan)
+        seconds["prepare"] = time.perf_counter() - t
+        with naming_disk_full(plan.output, plan.checkpoint_bytes, "a checkpoint"):
+            result = lightning_run.run_training(plan.settings, prepared, plan.output, plan.cache_root,
+                                                resume=plan.previous is not None, finetune=plan.finetune,
+                                                progress=not options.quiet)
+        plan.finetune = None  # the fine-tune weights are in the model now; free the copy
+        seconds.update(result.seconds)
+        if lightning_run.is_worker_process() or result.model is None:
+            return 0
+        history = record_history(plan, result)
+        model, result.model = result.model, None
+        exported = None
+        if plan.settings.export and result.interrupted is None:
+            with naming_disk_full(plan.output, plan.export_bytes, "the export"):
+                exported = export_voice(plan, model, seconds)
+        del model
+        seconds["total"] = time.perf_counter() - started
+        summary = write_report(plan, result, history, exported, seconds, crash_debris=owned.debris.as_dict())
     print(_summary_text(summary))
     if result.interrupted:
         saved = plan.output / summary.files.get("checkpoint", f"checkpoints/{CHECKPOINT_NAME}")
@@ -141,7 +151,10 @@ def _resume_source(options: TrainOptions) -> tuple[Path | None, RunSettings | No
     checkpoint = output / "checkpoints" / CHECKPOINT_NAME
     if not checkpoint.is_file():
         raise BadInput(f"{checkpoint}: no checkpoint to resume from — train into {output} first, or drop --resume")
-    return output, load_settings(output / CONFIG_NAME)
+    previous = load_settings(output / CONFIG_NAME)
+    # Truncated, foreign or unsafe: refused now, not after the data was prepared (exit 2).
+    check_resume_checkpoint(checkpoint, previous.model)
+    return output, previous
 
 
 def _load_finetune(options: TrainOptions) -> tuple[dict | None, dict | None]:
@@ -180,6 +193,7 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     from utils.voice.passthrough import check_passthrough_names
 
     seconds = {} if seconds is None else seconds
+    check_options(options.__dict__)  # numbers, names, folders, espeak voice: before anything else
     output, previous = _resume_source(options)
     dataset = options.dataset
     if dataset is None and previous is not None and not previous.dataset.demo:
@@ -198,15 +212,48 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     check_passthrough_names(options.passthrough)
     seconds["setup"] = time.perf_counter() - t
     output = (output or default_output(settings.voice.voice_name)).resolve()
+    check_folder(output, "--output")
+    _refuse_a_finished_run(output, previous)
+    cache_root = Path(options.cache_dir) if options.cache_dir else user_cache_root()
+    plan = RunPlan(options=options, report=report, settings=settings, output=output, cache_root=cache_root,
+                   previous=previous, finetune=finetune)
+    if not lightning_run.is_worker_process():
+        _check_disk_space(plan)
+    return plan
+
+
+def _refuse_a_finished_run(output: Path, previous: RunSettings | None) -> None:
     if previous is None and (output / "checkpoints" / CHECKPOINT_NAME).exists():
         raise BadInput(f"{output} already holds a trained run — add --resume to continue it, or choose "
                        "another --output")
-    cache_root = Path(options.cache_dir) if options.cache_dir else user_cache_root()
-    return RunPlan(options=options, report=report, settings=settings, output=output, cache_root=cache_root,
-                   previous=previous, finetune=finetune)
 
 
-# -- steps 2-3: start the output folder, prepare the data ---------------------------------------
+def _check_disk_space(plan: RunPlan) -> None:
+    """One checkpoint (two with validation: the best one too), a temp copy and the export must fit."""
+    from utils.voice import disk_space
+
+    generator, discriminator = disk_space.count_parameters(plan.settings.model)
+    kept = 2 if plan.settings.schedule.validation else 1
+    existing = sum(p.stat().st_size for p in (plan.output / "checkpoints").glob("*.ckpt")) \
+        if plan.previous is not None else 0
+    plan.checkpoint_bytes = disk_space.check_before_training(plan.output, generator, discriminator, kept,
+                                                             existing, export=plan.settings.export)
+    plan.export_bytes = disk_space.export_bytes_for(generator)
+
+
+# -- steps 2-3: own and start the output folder, prepare the data -------------------------------
+
+@contextlib.contextmanager
+def own_output(plan: RunPlan):
+    """The run lock on the output folder for the rest of the run (a live owner: exit 2), then the
+    temp files a killed run left there removed. DDP worker processes work under rank 0's lock."""
+    if lightning_run.is_worker_process():
+        yield OwnedOutput(plan.output)
+        return
+    with OwnedOutput(plan.output, list(plan.options.argv), say=_say) as owned:
+        _refuse_a_finished_run(plan.output, plan.previous)  # a run that finished while we planned
+        yield owned
+
 
 def start_output(plan: RunPlan) -> None:
     """The first write of the run: the output folder and its ``train_config.json``."""
@@ -235,7 +282,7 @@ def record_history(plan: RunPlan, result: lightning_run.RunResult) -> list[dict]
     """metrics.csv with every batch of the run, a resumed run's earlier batches included."""
     history = result.history
     metrics = plan.output / "metrics.csv"
-    if plan.previous is not None:
+    if plan.previous is not None and not result.history_restored:  # a checkpoint from before history
         history = run_history.merge_resumed(run_history.read_history(metrics), history,
                                             resumed_from_step=result.steps - result.steps_this_run)
     run_history.write_history(history, metrics)
@@ -272,7 +319,8 @@ def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoi
 
 
 def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[dict],
-                 exported: ExportedVoice | None, seconds: dict[str, float]) -> RunSummary:
+                 exported: ExportedVoice | None, seconds: dict[str, float],
+                 crash_debris: dict[str, int] | None = None) -> RunSummary:
     from utils.voice import report as run_report
 
     settings, output = plan.settings, plan.output
@@ -296,7 +344,7 @@ def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[d
         steps=result.steps, steps_this_run=result.steps_this_run, epochs=result.epochs,
         final_losses={k: v for k, v in last.items() if k in ("loss_g", "loss_d", "train_mel")},
         seconds=seconds, finetune=result.finetune, interrupted=result.interrupted, output=str(output),
-        files=files, sample=exported.sample if exported is not None else None,
+        files=files, sample=exported.sample if exported is not None else None, crash_debris=crash_debris,
     )
     atomic_write_json(output / "summary.json", summary.to_json())
     return summary

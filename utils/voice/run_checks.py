@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from utils.voice.training import BadInput
+from utils.voice.run_config import BadInput
 
 HOP_LENGTH = 256
 MAX_NAME_LENGTH = 100

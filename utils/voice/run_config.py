@@ -214,6 +214,10 @@ def resolve_settings(options: TrainOptions, report, runtime: dict | None = None,
     model, data = _resolve_model_and_data(options, voice, schedule, previous, finetune_arch,
                                           n_clips=len(report.clips), num_speakers=report.num_speakers)
     voice.sample_rate = model["sample_rate"]
+    if finetune_arch:
+        from utils.voice.quality_label import quality_of_network
+
+        voice.quality = quality_of_network(model)  # the label follows the network trained
     runtime = runtime or {}
     return RunSettings(
         voice=voice,
