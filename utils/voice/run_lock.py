@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOCK_NAME = "run.lock"
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation in the owner record
 
 try:  # POSIX
     import fcntl
@@ -130,10 +131,10 @@ class RunLock:
 
     def _try_acquire(self) -> bool:
         try:
-            fd, created = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+            fd, created = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _BINARY, 0o644), True
         except FileExistsError:
             try:
-                fd, created = os.open(self.path, os.O_RDWR), False
+                fd, created = os.open(self.path, os.O_RDWR | _BINARY), False
             except FileNotFoundError:
                 return False  # released between our two calls: try again
         try:
