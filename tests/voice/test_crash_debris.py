@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from utils.files import TEMP_GLOB
+from utils.files import TEMP_GLOB, TEMP_SUFFIX
 from utils.voice.checkpoints import load_checkpoint_safely
 from utils.voice.crash_debris import remove_crash_debris
 
@@ -77,6 +77,15 @@ def test_kill_9_during_a_checkpoint_write_keeps_the_last_good_one_and_the_next_s
     assert all(path.read_text() == "keep me" for path in strangers)
     assert not list(checkpoints.glob(TEMP_GLOB))
     assert (checkpoints / "last.ckpt").is_file()
+
+
+def test_another_runs_output_inside_ours_is_left_alone(tmp_path):
+    nested = tmp_path / "other-voice" / "checkpoints"
+    nested.mkdir(parents=True)
+    live = nested / f".last.ckpt.x1y2z3{TEMP_SUFFIX}"  # another run may be writing it right now
+    live.write_bytes(b"\0" * 10)
+    assert remove_crash_debris(tmp_path).removed == []
+    assert live.exists()
 
 
 def test_an_output_folder_without_debris_reports_nothing_removed(tmp_path):

@@ -4,7 +4,8 @@ A process killed outright (``kill -9``, the OOM killer, power loss) while writin
 temp file of that write: for a checkpoint 0.2-0.6 GB that nothing else would ever remove. Every
 write of this project goes through ``utils.files``, whose temp names match ``TEMP_GLOB``; releases
 before that wrote checkpoints and text files as ``.<name>.<8 random>.tmp``, and those still sit on
-users' disks. Only those exact patterns are removed, only inside the run's own output folder, and
+users' disks. Only those exact patterns are removed, only in the two folders a run writes (its
+output folder and ``checkpoints/`` in it, not sub-folders that may be another run's output), and
 only while the run lock is held (a live writer's temp file looks the same).
 """
 
@@ -55,10 +56,13 @@ def remove_crash_debris(output: str | os.PathLike) -> Debris:
     """Delete our temp files from ``output`` (call it with the run lock held). Writes nothing else."""
     output = Path(output)
     debris = Debris()
-    removed, freed = remove_stale_temps(output)
-    debris.removed.extend(removed)
-    debris.bytes += freed
     checkpoints = output / "checkpoints"
+    # Not recursive: the run writes only these two folders, and a sub-folder may be another run's
+    # output (with its own lock and live temp files).
+    for folder in (output, checkpoints):
+        removed, freed = remove_stale_temps(folder, recursive=False)
+        debris.removed.extend(removed)
+        debris.bytes += freed
     if checkpoints.is_dir():
         _remove(checkpoints.glob(LEGACY_CHECKPOINT_TEMPS), debris)
         _remove([p for pattern in LEGACY_OUTPUT_TEMPS for p in checkpoints.glob(pattern)], debris)
