@@ -4,9 +4,10 @@ Two formats, both generated only from pixi.lock and byte-for-byte deterministic:
 
 - ``<env>.conda-lock.yml``: one conda-lock (format v1) file per environment holding every locked
   platform, conda and PyPI packages, each platform under its real conda subdir (pixi.lock calls
-  cuda12's platforms ``p1``/``p2``; conda-lock users ask for ``linux-64``/``win-64``). Built from conda-lock's own pydantic models and written by
-  conda-lock's own writer, so it is exactly what ``conda-lock install`` / ``conda-lock render``
-  parse; needs the ``conda-lock`` package (the default environment carries it).
+  cuda12's platforms ``p1``/``p2``; conda-lock users ask for ``linux-64``/``win-64``). Built from
+  conda-lock's own pydantic models and written by conda-lock's own writer, so it is exactly what
+  ``conda-lock install`` / ``conda-lock render`` parse; needs the ``conda-lock`` package (the default
+  environment carries it).
 - ``<env>.<subdir>.requirements.txt``: the PyPI part of one environment on one platform,
   ``name==version --hash=sha256:...``; pure stdlib so that a minimal environment can still check it.
 
