@@ -167,7 +167,8 @@ class Lock:
             raise LockError(f"{self.path}: no environment {env!r} (has {', '.join(self.environment_names())})")
 
     def packages(self, env: str, platform: str) -> list[Package]:
-        urls = self.environments[env]["packages"][self.resolve_platform(env, platform)] or []
+        name = self.resolve_platform(env, platform)  # raises LockError naming what is locked
+        urls = self.environments[env]["packages"][name] or []
         out = []
         for entry in urls:
             (kind, url), = entry.items()
