@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         {
                             "env": f.env,
                             "platform": f.platform,
+                            "lock_platform": f.lock_platform,
                             "conda_bytes": f.conda_bytes,
                             "pypi_bytes": f.pypi_bytes,
                             "total_bytes": f.total,
@@ -79,13 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     header = ("ENVIRONMENT", "PLATFORM", "CONDA GB", "PYPI GB", "TOTAL GB", "GiB")
-    print("{:<11} {:<10} {:>9} {:>8} {:>9} {:>6}  GOAL".format(*header))
+    print("{:<11} {:<13} {:>9} {:>8} {:>9} {:>6}  GOAL".format(*header))
     for f in results:
         goal = GOALS.get((f.env, f.platform))
         mark = "≥" if f.unknown else " "
         verdict = "" if goal is None else f"<= {_gb(int(goal))}: {'met' if f.total <= goal else 'MISSED'}"
         print(
-            f"{f.env:<11} {f.platform:<10} {_gb(f.conda_bytes):>9} {_gb(f.pypi_bytes):>8} "
+            f"{f.env:<11} {f.platform:<13} {_gb(f.conda_bytes):>9} {_gb(f.pypi_bytes):>8} "
             f"{mark}{_gb(f.total):>8} {f.total / 2**30:>6.2f}  {verdict}"
         )
     print()

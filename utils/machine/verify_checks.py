@@ -129,6 +129,7 @@ def check_drift(env: Environment, lock_path: Path, platform: str | None = None) 
         platform = env.record.get("platform") or platform
     try:
         lock = load_lock(lock_path)
+        # `platform` is this machine's subdir; the lock may name it otherwise (cuda12's linux-64 is "p1").
         packages = lock.packages(env.name, platform)
     except LockError as exc:
         return [Check("lock readable", "fail", str(exc), "run `pixi run lock` or pass --lock PATH")]
