@@ -85,7 +85,7 @@ def test_every_manifest_environment_and_platform_is_checked():
 def test_json_output_lists_every_check(capsys):
     assert audit_lock.main(["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data and all(set(c) == {"name", "scope", "status", "detail"} for c in data)
+    assert data and all(set(c) == {"name", "scope", "status", "detail", "remedy"} for c in data)
     assert {c["status"] for c in data} <= {"pass", "skip"}
 
 

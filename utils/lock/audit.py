@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from utils.lock.audit_checks import FAIL, PASS, SKIP, Check, check_platform
+from utils.checks import FAIL, PASS, SKIP, Check, format_table
+from utils.lock.audit_checks import check_platform, rule
 from utils.lock.lockfile import LOCK_VERSION, RELOCK, Lock, LockError, LockVersionError, load_lock
 from utils.lock.manifest_plan import EnvPlan, ManifestError, ManifestPlatform, read_manifest_plan
 
@@ -35,7 +36,7 @@ def _check_hashes(lock: Lock) -> list[Check]:
     bad = sorted(p.url.rsplit("/", 1)[-1] for p in lock.records.values() if not p.sha256)
     if bad:
         return [
-            Check(
+            rule(
                 "hashes",
                 "pixi.lock",
                 FAIL,
@@ -43,14 +44,14 @@ def _check_hashes(lock: Lock) -> list[Check]:
                 f"{' ...' if len(bad) > 8 else ''}; re-lock with `pixi run lock`",
             )
         ]
-    return [Check("hashes", "pixi.lock", PASS, f"all {len(lock.records)} packages carry a sha256")]
+    return [rule("hashes", "pixi.lock", PASS, f"all {len(lock.records)} packages carry a sha256")]
 
 
 def _check_urls(lock: Lock) -> list[Check]:
     bad = sorted(p.url for p in lock.records.values() if not p.url.startswith("https://"))
     if bad:
         return [
-            Check(
+            rule(
                 "urls",
                 "pixi.lock",
                 FAIL,
@@ -58,7 +59,7 @@ def _check_urls(lock: Lock) -> list[Check]:
                 "a local path works on one machine only; publish the package or drop it",
             )
         ]
-    return [Check("urls", "pixi.lock", PASS, "every package comes from an https URL (no file://)")]
+    return [rule("urls", "pixi.lock", PASS, "every package comes from an https URL (no file://)")]
 
 
 def _check_purls(lock: Lock) -> list[Check]:
@@ -68,14 +69,14 @@ def _check_purls(lock: Lock) -> list[Check]:
                    and not any(u.startswith("pkg:pypi/torch") for u in p.purls or []))
     out = []
     if missing:
-        out.append(Check("purls", "pixi.lock", FAIL, f"{len(missing)} conda record(s) without a `purls` key: "
+        out.append(rule("purls", "pixi.lock", FAIL, f"{len(missing)} conda record(s) without a `purls` key: "
                          f"{_listed(missing)}; pixi would take their conda names as PyPI names; {RELOCK}"))
     if torch:
-        out.append(Check("purls", "pixi.lock", FAIL, f"pytorch build(s) without pkg:pypi/torch: {_listed(torch)}; "
+        out.append(rule("purls", "pixi.lock", FAIL, f"pytorch build(s) without pkg:pypi/torch: {_listed(torch)}; "
                          f"the `torch` requirement of piper-tts / lightning looks unmet to pixi; {RELOCK}"))
     if not out:
         n_torch = sum(p.name == "pytorch" for p in conda)
-        out.append(Check("purls", "pixi.lock", PASS, f"all {len(conda)} conda records carry purls; "
+        out.append(rule("purls", "pixi.lock", PASS, f"all {len(conda)} conda records carry purls; "
                          f"{n_torch} pytorch builds provide pkg:pypi/torch"))
     return out
 
@@ -102,16 +103,16 @@ def _check_coverage(lock: Lock, plan: dict[str, EnvPlan], manifest: Path):
     for env, ep in sorted(plan.items()):
         matched, missing, extra = _match_platforms(lock, env, ep.platforms)
         for mp, name in matched:
-            out.append(Check("coverage", f"{env}/{mp.name}", PASS, f"locked as {lock.platform(name).label}"))
+            out.append(rule("coverage", f"{env}/{mp.name}", PASS, f"locked as {lock.platform(name).label}"))
             pairs.append((env, mp, name))
         for mp in missing:
-            out.append(Check("coverage", f"{env}/{mp.name}", FAIL, f"{manifest.name} implies {env} on {mp.name} "
+            out.append(rule("coverage", f"{env}/{mp.name}", FAIL, f"{manifest.name} implies {env} on {mp.name} "
                              f"but pixi.lock has no packages for it; {RELOCK}"))
         for name in extra:
-            out.append(Check("coverage", f"{env}/{name}", FAIL, f"locked for {lock.platform(name).label} but "
+            out.append(rule("coverage", f"{env}/{name}", FAIL, f"locked for {lock.platform(name).label} but "
                              f"{manifest.name} does not list that platform for {env}; {RELOCK}"))
     for env in sorted(set(lock.environments) - set(plan)):
-        out.append(Check("coverage", env, FAIL,
+        out.append(rule("coverage", env, FAIL,
                          f"pixi.lock has environment {env!r} that {manifest.name} does not define; {RELOCK}"))
     return out, pairs
 
@@ -137,10 +138,10 @@ def _check_solve_groups(lock: Lock, plan: dict[str, EnvPlan]) -> list[Check]:
                  for key, urls in sorted(seen.items(), key=lambda kv: (kv[0][0], kv[0][3])) if len(urls) > 1]
         scope = f"solve-group {group}"
         if split:
-            out.append(Check("solve-group", scope, FAIL, f"{len(split)} package(s) locked to different files in "
+            out.append(rule("solve-group", scope, FAIL, f"{len(split)} package(s) locked to different files in "
                              f"one solve group: {_listed(split, 3)}; one solve group is one solve: {RELOCK}"))
         else:
-            out.append(Check("solve-group", scope, PASS, f"{', '.join(sorted(envs))}: one file per package on "
+            out.append(rule("solve-group", scope, PASS, f"{', '.join(sorted(envs))}: one file per package on "
                              "each platform"))
     return out
 
@@ -156,12 +157,12 @@ def _check_exports(lock: Lock, environments_dir: Path) -> list[Check]:
     try:
         expected = render_exports(lock, only=formats)
     except ExportError as exc:
-        return [Check("exports", f"{environments_dir.name}/", FAIL, str(exc))]
+        return [rule("exports", f"{environments_dir.name}/", FAIL, str(exc))]
     stale = stale_exports(expected, environments_dir, only=formats)
     out = []
     if stale:
         out.append(
-            Check(
+            rule(
                 "exports",
                 f"{environments_dir.name}/",
                 FAIL,
@@ -170,7 +171,7 @@ def _check_exports(lock: Lock, environments_dir: Path) -> list[Check]:
         )
     else:
         out.append(
-            Check(
+            rule(
                 "exports",
                 f"{environments_dir.name}/",
                 PASS,
@@ -179,7 +180,7 @@ def _check_exports(lock: Lock, environments_dir: Path) -> list[Check]:
         )
     if "conda-lock" not in formats:
         out.append(
-            Check(
+            rule(
                 "exports",
                 f"{environments_dir.name}/*.conda-lock.yml",
                 SKIP,
@@ -199,8 +200,8 @@ def run_audit(lock_path: Path, manifest_path: Path, environments_dir: Path) -> l
     try:
         lock = load_lock(lock_path)
     except LockVersionError as exc:
-        return [Check("lock-version", lock_path.name, FAIL, str(exc))]
-    checks = [Check("lock-version", lock_path.name, PASS, f"format {LOCK_VERSION} (pixi >= 0.68)")]
+        return [rule("lock-version", lock_path.name, FAIL, str(exc))]
+    checks = [rule("lock-version", lock_path.name, PASS, f"format {LOCK_VERSION} (pixi >= 0.68)")]
     checks += _check_hashes(lock) + _check_urls(lock) + _check_purls(lock)
     coverage, pairs = _check_coverage(lock, plan, manifest_path)
     checks += coverage + _check_solve_groups(lock, plan)
@@ -208,14 +209,6 @@ def run_audit(lock_path: Path, manifest_path: Path, environments_dir: Path) -> l
         try:
             checks += check_platform(lock, env, name, declared)
         except LockError as exc:
-            checks.append(Check("coverage", f"{env}/{declared.name}", FAIL, str(exc)))
+            checks.append(rule("coverage", f"{env}/{declared.name}", FAIL, str(exc)))
     checks += _check_exports(lock, environments_dir)
     return checks
-
-
-def format_table(checks: list[Check]) -> str:
-    rows = [("STATUS", "CHECK", "SCOPE", "DETAIL")] + [
-        (c.status.upper(), c.name, c.scope, c.detail) for c in checks
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows)

@@ -15,8 +15,8 @@ name ("p1"), so each rule can compare the promise with what was locked. Rules:
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 
+from utils.checks import FAIL, PASS, Check
 from utils.lock.lockfile import Lock, Package
 from utils.lock.manifest_plan import ManifestPlatform
 
@@ -31,22 +31,11 @@ _CUDA_CONDA = re.compile(
 )
 _CUDA_PYPI = re.compile(r"^(nvidia-.*|cupy-cuda.*|triton)$")
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
 
 
-@dataclass
-class Check:
-    name: str  # "lock-version", "hashes", "coverage", "torch", "cuda", "virtual-packages", ...
-    scope: str  # "cpu/linux-64", "pixi.lock", "environments/", "solve-group default"
-    status: str  # pass / fail / skip
-    detail: str
-
-    @property
-    def ok(self) -> bool:
-        return self.status != FAIL
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def rule(name: str, scope: str, status: str, detail: str) -> Check:
+    """The outcome of one audit rule on one scope (an environment x platform, a solve group, ...)."""
+    return Check(name=name, status=status, detail=detail, scope=scope)
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -74,25 +63,25 @@ def _torch_check(scope: str, subdir: str, pkgs: list[Package]) -> Check:
     if arch and pypi_torch and not conda_torch:
         wheel = pypi_torch[0]
         if arch in wheel.filename and "+cu" not in wheel.version:
-            return Check("torch", scope, PASS, f"PyPI torch {wheel.version} CPU wheel for {arch} ({wheel.filename}); "
+            return rule("torch", scope, PASS, f"PyPI torch {wheel.version} CPU wheel for {arch} ({wheel.filename}); "
                          f"conda-forge has no {subdir} pytorch to solve from")
-        return Check("torch", scope, FAIL, f"PyPI torch {wheel.filename} is not a CPU wheel for {arch}; pin "
+        return rule("torch", scope, FAIL, f"PyPI torch {wheel.filename} is not a CPU wheel for {arch}; pin "
                      f"`torch = \"==X.Y.Z\"` (PyPI's CPU build) for {subdir} in pixi.toml and re-lock")
     if pypi_torch or not conda_torch:
         problem = (f"PyPI torch {pypi_torch[0].version} installed beside conda packages" if pypi_torch
                    else "no conda-forge pytorch")
         allowed = f" (a PyPI wheel is allowed only on {', '.join(PYPI_TORCH_SUBDIRS)})"
-        return Check("torch", scope, FAIL, f"{problem}; torch must come from conda-forge{allowed}: pixi.toml "
+        return rule("torch", scope, FAIL, f"{problem}; torch must come from conda-forge{allowed}: pixi.toml "
                      "features torch-portable / cuda12")
     torch = conda_torch[0]
     if subdir != "osx-arm64":
-        return Check("torch", scope, PASS, f"conda-forge pytorch {torch.version} {torch.build}")
+        return rule("torch", scope, PASS, f"conda-forge pytorch {torch.version} {torch.build}")
     mps = (torch.subdir == "osx-arm64" and torch.url.startswith("https://conda.anaconda.org/conda-forge/")
            and not (torch.build or "").startswith("cuda"))
     if mps:
-        return Check("torch", scope, PASS,
+        return rule("torch", scope, PASS,
                      f"pytorch {torch.version} {torch.build}: conda-forge osx-arm64 build (includes MPS)")
-    return Check("torch", scope, FAIL, f"pytorch {torch.build} from {torch.url} is not conda-forge's osx-arm64 "
+    return rule("torch", scope, FAIL, f"pytorch {torch.build} from {torch.url} is not conda-forge's osx-arm64 "
                  'build, so MPS is not guaranteed; pin `build = "cpu_generic*"` for osx-arm64')
 
 
@@ -114,20 +103,20 @@ def _cuda_check(scope: str, pkgs: list[Package]) -> Check:
         elif tv < MIN_CUDA:
             problems.append(f"pytorch {t.build} is built for CUDA {tv[0]}.{tv[1]} (no sm_120 kernels)")
     if problems:
-        return Check("cuda", scope, FAIL, "; ".join(problems) + f': require `pytorch = {{ build = "cuda*" }}` '
+        return rule("cuda", scope, FAIL, "; ".join(problems) + f': require `pytorch = {{ build = "cuda*" }}` '
                      f'and `cuda-version = ">={want}"` in pixi.toml, then re-lock')
     tv = torch_cuda_version(conda_torch[0])
-    return Check("cuda", scope, PASS,
+    return rule("cuda", scope, PASS,
                  f"pytorch {conda_torch[0].build} (CUDA {tv[0]}.{tv[1]}), cuda-version {cv.version} >= {want}")
 
 
 def _cpu_only_check(scope: str, pkgs: list[Package]) -> Check:
     cuda = sorted({f"{p.name} {p.version}{' ' + p.build if p.build else ''}" for p in pkgs if is_cuda_library(p)})
     if cuda:
-        return Check("cpu-only", scope, FAIL, f"{len(cuda)} CUDA package(s) on a CPU platform: "
+        return rule("cpu-only", scope, FAIL, f"{len(cuda)} CUDA package(s) on a CPU platform: "
                      f"{', '.join(cuda[:6])}{' ...' if len(cuda) > 6 else ''}; pin a CPU torch build "
                      '(`build = "cpu_*"`, or PyPI\'s CPU wheel where torch comes from PyPI) and re-lock')
-    return Check("cpu-only", scope, PASS, f"no CUDA libraries among {len(pkgs)} packages")
+    return rule("cpu-only", scope, PASS, f"no CUDA libraries among {len(pkgs)} packages")
 
 
 def _virtual_packages_check(scope: str, lock: Lock, name: str, declared: ManifestPlatform) -> Check:
@@ -136,19 +125,19 @@ def _virtual_packages_check(scope: str, lock: Lock, name: str, declared: Manifes
     where = f"locked platform {entry.label}"
     if declared.cuda is None:
         if entry.cuda is not None:
-            return Check("virtual-packages", scope, FAIL, f"{where} was solved with __cuda={entry.cuda}, but "
+            return rule("virtual-packages", scope, FAIL, f"{where} was solved with __cuda={entry.cuda}, but "
                          f"pixi.toml's {declared.name} declares no CUDA; re-lock")
-        return Check("virtual-packages", scope, PASS, f"{where}: no __cuda (CPU)")
+        return rule("virtual-packages", scope, PASS, f"{where}: no __cuda (CPU)")
     if version_tuple(declared.cuda) < MIN_CUDA:
-        return Check("virtual-packages", scope, FAIL, f"pixi.toml's {declared.name} declares cuda = "
+        return rule("virtual-packages", scope, FAIL, f"pixi.toml's {declared.name} declares cuda = "
                      f"{declared.cuda!r}; CUDA builds before {want} lack sm_120 kernels: declare \"{want}\"")
     if entry.cuda is None:
-        return Check("virtual-packages", scope, FAIL, f"{where} declares no __cuda, but pixi.toml's "
+        return rule("virtual-packages", scope, FAIL, f"{where} declares no __cuda, but pixi.toml's "
                      f"{declared.name} declares cuda = {declared.cuda!r}; re-lock")
     if version_tuple(entry.cuda) < MIN_CUDA:
-        return Check("virtual-packages", scope, FAIL, f"{where} was solved with __cuda={entry.cuda} < {want}; "
+        return rule("virtual-packages", scope, FAIL, f"{where} was solved with __cuda={entry.cuda} < {want}; "
                      "re-lock")
-    return Check("virtual-packages", scope, PASS, f"{where}: __cuda={entry.cuda} >= {want}")
+    return rule("virtual-packages", scope, PASS, f"{where}: __cuda={entry.cuda} >= {want}")
 
 
 def check_platform(lock: Lock, env: str, name: str, declared: ManifestPlatform) -> list[Check]:

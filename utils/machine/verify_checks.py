@@ -20,23 +20,13 @@ import os
 import sys
 from pathlib import Path
 
+from utils.checks import Check
 from utils.lock.lockfile import DEFAULT_LOCK, LockError, current_platform, load_lock, normalize_name
 
 VENV_RECORD = "coaxial-venv.json"
 VENV_REMEDY = ("recreate it: `python3 -m tasks.venv .venv` (add --torch X.Y.Z as in CI), "
                "or use `pixi install --locked`")
 PIXI_REMEDY = "run `pixi install --locked -e {env}` (or delete .pixi/envs/{env} and run it again)"
-
-
-@dataclasses.dataclass
-class Check:
-    name: str
-    status: str  # "pass" | "warn" | "fail"
-    detail: str
-    remedy: str = ""
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass
@@ -362,16 +352,3 @@ def run_checks(quick: bool = False, lock_path: Path | None = None, record_path: 
         say(f"one training step on {runtime['accelerator']} at {runtime['precision']}")
         checks.append(check_training_step(runtime))
     return checks
-
-
-def format_table(checks: list[Check]) -> str:
-    width = max(len(c.name) for c in checks)
-    lines = []
-    for c in checks:
-        lines.append(f"{c.status.upper():4}  {c.name:<{width}}  {c.detail}")
-        if c.status != "pass" and c.remedy:
-            lines.append(f"{'':4}  {'':<{width}}  -> {c.remedy}")
-    counts = {s: sum(c.status == s for c in checks) for s in ("pass", "warn", "fail")}
-    lines.append(f"{counts['pass']} passed, {counts['warn']} warnings, {counts['fail']} failed")
-    return "\n".join(lines)
-
