@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default=None, help="Lightning precision, e.g. 32-true, bf16-mixed")
     args = parser.parse_args(argv)
 
-    from utils.machine.precision_policy import ACCELERATORS, PRECISIONS
     from utils.checks import format_table
+    from utils.machine.precision_policy import ACCELERATORS, PRECISIONS
     from utils.machine.verify_checks import run_checks
 
     if args.accelerator is not None and args.accelerator.lower() not in ACCELERATORS:

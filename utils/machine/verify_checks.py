@@ -194,18 +194,10 @@ def _drift_venv(env: Environment, lock, platform: str, lock_path: Path) -> list[
 # -- versions, device, patches ------------------------------------------------------------------
 
 def check_versions() -> Check:
-    import importlib.metadata as md
-
     from utils.machine.piper_compat import SUPPORTED_PIPER
+    from utils.machine.versions import stack_versions
 
-    def version(name):
-        try:
-            return md.version(name)
-        except md.PackageNotFoundError:
-            return None
-
-    found = {"python": "{}.{}.{}".format(*sys.version_info[:3]), "torch": version("torch"),
-             "lightning": version("lightning"), "piper-tts": version("piper-tts")}
+    found = stack_versions(("torch", "lightning", "piper-tts"))
     detail = ", ".join(f"{k} {v or 'MISSING'}" for k, v in found.items())
     missing = [k for k, v in found.items() if v is None]
     if missing:

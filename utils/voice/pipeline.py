@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.files import atomic_write_json, user_cache_root
+from utils.machine.versions import stack_versions
 from utils.voice import history as run_history
 from utils.voice import lightning_run
 from utils.voice.run_config import (
@@ -214,7 +215,7 @@ def start_output(plan: RunPlan) -> None:
         return
     settings = plan.settings
     plan.output.mkdir(parents=True, exist_ok=True)
-    settings.versions = lightning_run.versions()
+    settings.versions = stack_versions()
     settings.command = list(plan.options.argv)
     settings.output = str(plan.output)
     atomic_write_json(plan.output / CONFIG_NAME, settings.to_json())
