@@ -106,15 +106,6 @@ def transfer_weights(model, checkpoint: dict, source: str | os.PathLike) -> tupl
     return copied, skipped
 
 
-def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Give a finished temp file the permissions a normal create would (mkstemp makes 0600) and
-    move it into place in one step."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save into a temp file beside ``path``, fsync, then os.replace: readers never see half a file."""
     import torch
