@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import filecmp
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 from checkpoint_builders import TINY
+from wyoming_client import serve_and_ask
 
 from tasks.install_voice import main as install_main
 from utils.voice.voice_naming import published_voice_name
@@ -80,56 +76,12 @@ def test_voice_wyoming_would_mislabel_is_refused_and_nothing_copied(exported_voi
     assert install_main([str(tmp_path / "data"), "--to", str(tmp_path / "x")]) == 2  # no voice there
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _describe_and_speak(port: int, deadline: float):
-    from wyoming.audio import AudioChunk, AudioStart, AudioStop
-    from wyoming.client import AsyncTcpClient
-    from wyoming.info import Describe, Info
-    from wyoming.tts import Synthesize, SynthesizeVoice
-
-    while True:
-        try:
-            async with AsyncTcpClient("127.0.0.1", port) as client:
-                await client.write_event(Describe().event())
-                while not Info.is_type((event := await client.read_event()).type):
-                    pass
-                info = Info.from_event(event)
-                await client.write_event(Synthesize(text="Hello from Home Assistant.",
-                                                    voice=SynthesizeVoice(name=VOICE)).event())
-                rate, samples = None, 0
-                while not AudioStop.is_type((event := await client.read_event()).type):
-                    if AudioStart.is_type(event.type):
-                        rate = AudioStart.from_event(event).rate
-                    elif AudioChunk.is_type(event.type):
-                        chunk = AudioChunk.from_event(event)
-                        samples += len(chunk.audio) // (chunk.width * chunk.channels)
-                return info, rate, samples
-        except (ConnectionError, OSError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-
-
 @pytest.mark.slow
 def test_wyoming_piper_lists_the_installed_voice_by_name_and_language_and_speaks_it(exported_voice, tmp_path):
     pytest.importorskip("wyoming_piper", reason="wyoming-piper is not installed (pixi.toml dev feature)")
     data = tmp_path / "piper-data"
     assert install_main([str(exported_voice), "--to", str(data)]) == 0
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "wyoming_piper", "--uri", f"tcp://127.0.0.1:{port}",
-                               "--data-dir", str(data), "--voice", VOICE],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        info, rate, samples = asyncio.run(asyncio.wait_for(
-            _describe_and_speak(port, time.monotonic() + 60), timeout=120))
-    finally:
-        server.terminate()
-        log = server.communicate(timeout=30)[0]
+    info, rate, samples, log = serve_and_ask(data, VOICE)
     voices = {voice.name: voice for voice in info.tts[0].voices}
     assert VOICE in voices, log
     assert voices[VOICE].languages == ["en_US"]

@@ -125,3 +125,30 @@ def parse_published_name(stem: str) -> tuple[str, str, str] | None:
     """(language, name, quality) of a published-style stem, None for any other name."""
     match = PUBLISHED_NAME.match(stem)
     return (match["code"], match["name"], match["quality"]) if match else None
+
+
+def resolve_language(language: str | None, espeak_voice: str, voice_name: str) -> str | None:
+    """The voice's language code: --language, else a published-style name's prefix, else the espeak
+    voice's code; None when none of them says (the voice then keeps its plain file name)."""
+    published = parse_published_name(voice_name)
+    if language is not None:
+        language_block(language)  # NamingError for a malformed code
+        if published and published[0] != language:
+            raise NamingError(f"--voice-name {voice_name} says {published[0]} but --language is {language}")
+        return language
+    return published[0] if published else language_for_espeak(espeak_voice)
+
+
+def voice_file_stem(voice_name: str, quality: str, language: str | None, demo: bool = False) -> str:
+    """The exported files' stem: ``<lang>_<REGION>-<name>-<quality>`` for a plain lowercase name (what
+    Home Assistant lists like a published voice), a published-style name as given, anything else
+    (the demo, names with capitals or '-', unknown language) unchanged."""
+    published = parse_published_name(voice_name)
+    if published:
+        if published[2] != quality:
+            raise NamingError(f"--voice-name {voice_name} says {published[2]} but the network trained is "
+                              f"{quality}; name it {published[0]}-{published[1]}-{quality}")
+        return voice_name
+    if demo or language is None or not SPEAKER_NAME.match(voice_name):
+        return voice_name
+    return published_voice_name(language, voice_name, quality)
