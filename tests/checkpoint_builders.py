@@ -128,28 +128,33 @@ def published_layout(state_dict: dict, hparams: dict, epoch: int = 2164, global_
 
 
 class _PublishedNamesPickler(pickle._Pickler):
-    """Pure-Python pickler that names path classes as Python 3.8-3.12 did (``pathlib.PosixPath``)."""
+    """Pure-Python pickler that names path classes as Python 3.8-3.12 did (``pathlib.PosixPath``),
+    or, with ``module = b"pathlib._local"``, as Python 3.13 does."""
 
     NAMES = {PurePosixPath: b"PosixPath", PureWindowsPath: b"WindowsPath"}
+    module = b"pathlib"
 
     def save_global(self, obj, name=None):
         spelled = self.NAMES.get(obj) or (b"PosixPath" if obj.__name__ == "PosixPath" and
                                           obj.__module__.startswith("pathlib") else None)
         if spelled is None:
             return super().save_global(obj, name)
-        self.write(pickle.GLOBAL + b"pathlib\n" + spelled + b"\n")
+        self.write(pickle.GLOBAL + self.module + b"\n" + spelled + b"\n")
         self.memoize(obj)
 
 
-_PICKLE_MODULE = types.SimpleNamespace(Pickler=_PublishedNamesPickler, __name__="published_pickle")
+class _Python313NamesPickler(_PublishedNamesPickler):
+    module = b"pathlib._local"
 
 
-def save_published(checkpoint: dict, path: Path) -> Path:
-    """torch.save with pickle protocol 2 and the published path class names."""
+def save_published(checkpoint: dict, path: Path, python313_names: bool = False) -> Path:
+    """torch.save with pickle protocol 2 and the published path class names (or 3.13's)."""
     import torch
 
+    pickler = _Python313NamesPickler if python313_names else _PublishedNamesPickler
     buffer = io.BytesIO()
-    torch.save(checkpoint, buffer, pickle_module=_PICKLE_MODULE, pickle_protocol=2)
+    torch.save(checkpoint, buffer, pickle_module=types.SimpleNamespace(Pickler=pickler, __name__="published_pickle"),
+               pickle_protocol=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buffer.getvalue())
     return path

@@ -59,6 +59,15 @@ def test_pickled_callable_is_refused_and_never_called(tmp_path):
     assert marker.is_dir()
 
 
+def test_checkpoint_pickled_on_python_313_loads_too(tmp_path):
+    """Python 3.13 spells the class pathlib._local.PosixPath: our own checkpoints made there say so."""
+    hparams = old_piper_hparams(arch=TINY)
+    path = save_published(published_layout({"model_g.w": torch.zeros(2)}, hparams), tmp_path / "py313.ckpt",
+                          python313_names=True)
+    assert b"pathlib._local\nPosixPath\n" in pickled_bytes(path)
+    assert str(load_checkpoint_safely(path)["hyper_parameters"]["dataset_dir"]) == "/home/piper/lessac"
+
+
 def test_windows_made_checkpoint_loads_on_any_system(tmp_path):
     path = write_published_checkpoint(tmp_path / "win.ckpt", arch=TINY, windows=True)
     assert b"pathlib\nWindowsPath\n" in pickled_bytes(path)
