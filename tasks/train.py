@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: medium; demo x_low; a fine-tune keeps its checkpoint's)")
     voice.add_argument("--sample-text", help="sentence spoken into sample.wav")
     sched = parser.add_argument_group("schedule")
-    sched.add_argument("--max-steps", type=int, help="batches to train in total (demo: 10)")
+    sched.add_argument("--max-steps", type=int,
+                       help="batches to train in total (demo: 10); a fine-tune counts from zero, on top of its base")
     sched.add_argument("--max-epochs", type=int, help="epochs to train (default 1000 without --max-steps)")
     sched.add_argument("--batch-size", type=int, help="clips per batch (default 16; demo 2)")
     sched.add_argument("--segment-size", type=int, help="audio samples per training slice, multiple of 256 "

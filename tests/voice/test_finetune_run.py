@@ -61,8 +61,10 @@ def test_wrong_sha256_exits_1_naming_both_hashes_and_writes_nothing(tiny_bases, 
     (["--base", "en_US-libritts_r-medium"], "sha256 is not established"),
     (["--base", "en_US-lessac-medium", "--finetune", "x.ckpt"], "give one"),
     (["--base-speaker", "3"], "multi-speaker base"),
+    (["--voice-name", "en_US-anna-high", "--quality", "medium"], "name it en_US-anna-medium"),
+    (["--language", "english"], "use a code like en_US"),
 ])
-def test_base_options_that_cannot_work_exit_2_before_any_download(args, message, tmp_path, capsys):
+def test_base_and_naming_options_that_cannot_work_exit_2_before_anything_is_written(args, message, tmp_path, capsys):
     code = main(["--dataset", "data/sample", "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path), *args])
     assert code == 2
     assert message in capsys.readouterr().err
