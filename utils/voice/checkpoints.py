@@ -4,7 +4,14 @@ A Lightning checkpoint of a Piper voice is a dict of tensors, numbers, strings a
 ``torch.load(weights_only=True)`` reads all of it. Anything else inside (a pickled function or
 class instance) is refused: unpickling arbitrary objects runs code chosen by whoever made the file.
 ``pathlib`` paths are the one exception, because upstream Piper stores its dataset paths in the
-hyper-parameters and a path cannot execute anything when rebuilt.
+hyper-parameters and a path cannot execute anything when rebuilt. They are rebuilt as *pure* paths
+(``PurePosixPath`` / ``PureWindowsPath``): a checkpoint made on Linux then loads on Windows and the
+other way round, and nothing here ever opens those paths.
+
+The allowlist names each class the way the file spells it. The published ``piper_train``
+checkpoints (Python 3.8-3.10) say ``pathlib.PosixPath``; on Python 3.13 that class lives in
+``pathlib._local``, so registering the class object alone would allow only the new spelling and
+still refuse every published file.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from utils.files import atomic_path
+
 # Keys of VitsModel's hyper-parameters that fix tensor shapes: a fine-tune must build the same
 # network as the checkpoint, whatever --quality says.
 ARCHITECTURE_KEYS = (
@@ -24,7 +33,18 @@ ARCHITECTURE_KEYS = (
     "n_heads", "n_layers", "kernel_size", "n_layers_q", "use_spectral_norm", "use_sdp", "use_mrd",
 )
 
-_SAFE_GLOBALS = [pathlib.PosixPath, pathlib.WindowsPath, pathlib.PurePosixPath, pathlib.PureWindowsPath]
+
+def _path_globals() -> list:
+    """(stand-in class, name as pickled) for every spelling of a pathlib path class."""
+    pure = {"PosixPath": pathlib.PurePosixPath, "PurePosixPath": pathlib.PurePosixPath,
+            "WindowsPath": pathlib.PureWindowsPath, "PureWindowsPath": pathlib.PureWindowsPath}
+    names = []
+    for module in ("pathlib", "pathlib._local"):  # Python <= 3.12 and >= 3.13 spellings
+        names += [(stand_in, f"{module}.{name}") for name, stand_in in pure.items()]
+    return names
+
+
+_SAFE_GLOBALS = _path_globals()
 
 
 class CheckpointError(ValueError):
@@ -86,15 +106,6 @@ def transfer_weights(model, checkpoint: dict, source: str | os.PathLike) -> tupl
     return copied, skipped
 
 
-def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Give a finished temp file the permissions a normal create would (mkstemp makes 0600) and
-    move it into place in one step. Kept for callers not yet on ``utils.files``."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save through ``utils.files.atomic_path``: readers never see half a file, and a killed
     writer leaves only a ``TEMP_GLOB`` file that the next run removes.
@@ -103,7 +114,6 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     must fit beside it); a disk that fills up anyway raises DiskFull, with ``path`` untouched."""
     import torch
 
-    from utils.files import atomic_path
     from utils.voice.disk_space import check_room, checkpoint_bytes_of, disk_full_from
 
     path = Path(path)

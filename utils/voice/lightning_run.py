@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import signal
 import sys
 import threading
@@ -52,19 +51,6 @@ def quiet_known_noise() -> None:
 def is_worker_process() -> bool:
     """True in the extra processes Lightning's DDP launcher starts (they re-run this command)."""
     return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0
-
-
-
-def versions() -> dict:
-    from importlib import metadata
-
-    found = {"python": platform.python_version()}
-    for dist in ("torch", "lightning", "piper-tts", "onnxruntime"):
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            found[dist] = None
-    return found
 
 
 

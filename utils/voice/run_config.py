@@ -101,6 +101,11 @@ class TrainOptions:
     num_nodes: int | None = None
     resume: bool = False
     finetune: str | None = None
+    base: str | None = None              # catalog name (data/base_checkpoints.toml)
+    base_url: str | None = None
+    base_sha256: str | None = None
+    base_speaker: int | None = None      # speaker of a multi-speaker base to start from
+    language: str | None = None          # e.g. en_US; default: from the espeak voice
     no_export: bool = False
     quiet: bool = False
     passthrough: dict[str, dict[str, Any]] = field(default_factory=lambda: {"trainer": {}, "model": {},
@@ -119,6 +124,7 @@ class VoiceSpec:
     quality: str
     espeak_voice: str
     sample_rate: int
+    language: str | None = None  # published language code (en_US); names the exported files
 
 
 @dataclass
@@ -214,10 +220,6 @@ def resolve_settings(options: TrainOptions, report, runtime: dict | None = None,
     model, data = _resolve_model_and_data(options, voice, schedule, previous, finetune_arch,
                                           n_clips=len(report.clips), num_speakers=report.num_speakers)
     voice.sample_rate = model["sample_rate"]
-    if finetune_arch:
-        from utils.voice.quality_label import quality_of_network
-
-        voice.quality = quality_of_network(model)  # the label follows the network trained
     runtime = runtime or {}
     return RunSettings(
         voice=voice,
