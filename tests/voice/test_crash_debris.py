@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
-from tests.conftest import REPO_ROOT
 from utils.files import TEMP_GLOB, TEMP_SUFFIX
 from utils.voice.checkpoints import load_checkpoint_safely
 from utils.voice.crash_debris import remove_crash_debris

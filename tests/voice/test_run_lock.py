@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
-from tests.conftest import REPO_ROOT
 from utils.voice.run_lock import LOCK_NAME, RunLock, RunLocked, this_host
 
 # A real second process that takes the lock, says so, then waits to be told to leave.

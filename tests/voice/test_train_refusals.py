@@ -10,10 +10,10 @@ import sys
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 from dataset_builders import make_piper_dataset, snapshot
 
 from tasks.train import main
-from tests.conftest import REPO_ROOT
 from utils.files import atomic_write_json
 from utils.voice import disk_space
 from utils.voice.checkpoints import atomic_torch_save
