@@ -76,12 +76,6 @@ def load_checkpoint_safely(path: str | os.PathLike, map_location: Any = "cpu") -
     return data
 
 
-def architecture_of(checkpoint: dict) -> dict:
-    """The shape-determining hyper-parameters stored in a checkpoint (empty if it has none)."""
-    hparams = checkpoint.get("hyper_parameters") or {}
-    return {key: hparams[key] for key in ARCHITECTURE_KEYS if key in hparams}
-
-
 def transfer_weights(model, checkpoint: dict, source: str | os.PathLike) -> tuple[int, int]:
     """Copy every parameter whose name and shape match into ``model``; returns (copied, skipped).
 

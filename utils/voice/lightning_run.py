@@ -220,16 +220,6 @@ class _CacheProgress:
         return False
 
 
-def load_finetune(path: Path) -> dict:
-    """Read a fine-tune checkpoint safely and keep only what a warm start needs (not Adam states)."""
-    from utils.voice.checkpoints import load_checkpoint_safely
-
-    checkpoint = load_checkpoint_safely(path)
-    return {"state_dict": checkpoint["state_dict"],
-            "hyper_parameters": checkpoint.get("hyper_parameters") or {},
-            "global_step": checkpoint.get("global_step")}
-
-
 def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_root: Path):
     data_kwargs = dict(settings.data)
     data_kwargs.update({key: settings.model[key] for key in LINKED if key in settings.model})
@@ -316,5 +306,3 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
 def _log_every(settings: RunSettings) -> int:
     steps = settings.schedule.max_steps
     return max(1, min(50, steps // 20)) if steps else 50
-
-
