@@ -197,9 +197,18 @@ def write_report(output: Path, state: PageState) -> Path:
     return output / REPORT_NAME
 
 
-def make_callback(output: Path, state: PageState, say=None):
+def planned_batches(max_steps: int | None, max_epochs: int | None, batches_per_epoch: int | float) -> int | None:
+    """The batch at which the schedule ends: the sooner of --max-steps and --max-epochs."""
+    ends = [max_steps] if max_steps else []
+    if max_epochs and batches_per_epoch and batches_per_epoch != float("inf"):
+        ends.append(int(max_epochs * batches_per_epoch))
+    return min(ends) if ends else None
+
+
+def make_callback(output: Path, state: PageState, schedule: dict | None = None, say=None):
     """A Lightning callback keeping ``state`` current and rewriting the page at each validation
-    and when training ends (``finish`` marks the run finished for the final rewrite)."""
+    and when training ends. ``schedule`` ({"max_steps", "max_epochs"} in batches and epochs)
+    gives the progress bar its end."""
     import lightning.pytorch as pl
 
     class LiveReport(pl.Callback):
@@ -207,6 +216,11 @@ def make_callback(output: Path, state: PageState, say=None):
             self.state = state
             self._started: float | None = None
             self._first_step: int | None = None
+
+        def on_train_start(self, trainer, pl_module):
+            if schedule:
+                state.total_steps = planned_batches(schedule.get("max_steps"), schedule.get("max_epochs"),
+                                                    trainer.num_training_batches)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             step = trainer.global_step // 2
