@@ -21,7 +21,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from utils.voice.training import QUALITIES
+    from utils.voice.run_config import QUALITIES
 
     parser = argparse.ArgumentParser(
         prog="python -m tasks.train",
@@ -34,13 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
                                         "sample on a short demo schedule)")
     data.add_argument("--validate-only", action="store_true", help="print the dataset report and exit")
     data.add_argument("--cache-dir", help="converted audio and piper features "
-                                          "(default: $COAXIAL_CACHE or ~/.cache/coaxial-train)")
+                                          "(default: $COAXIAL_CACHE, else the user cache folder / coaxial-train)")
     voice = parser.add_argument_group("voice")
     voice.add_argument("--output", help="output folder (default: outputs/<voice-name>)")
     voice.add_argument("--voice-name", help="names the files (default: demo for the sample, else voice)")
     voice.add_argument("--espeak-voice", help="espeak-ng voice for phonemes (default: en-us)")
     voice.add_argument("--quality", choices=list(QUALITIES),
-                       help="Piper preset, all at 22050 Hz (default: low; demo x_low)")
+                       help="Piper's published tiers: x_low and low at 16 kHz, medium and high at 22050 Hz "
+                            "(default: medium; demo x_low; a fine-tune keeps its checkpoint's)")
     voice.add_argument("--sample-text", help="sentence spoken into sample.wav")
     sched = parser.add_argument_group("schedule")
     sched.add_argument("--max-steps", type=int, help="batches to train in total (demo: 10)")
@@ -69,13 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.voice.training import BadInput, TrainingFailed, parse_passthrough
+    from utils.voice.passthrough import parse_passthrough
+    from utils.voice.run_config import BadInput, TrainingFailed, TrainOptions
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         args, rest = parser.parse_known_args(argv)
-        options = vars(args) | {"passthrough": parse_passthrough(rest), "argv": argv}
+        options = TrainOptions.from_namespace(args, passthrough=parse_passthrough(rest), argv=argv)
     except SystemExit as exc:  # argparse: --help is 0, a usage error is 2
         return int(exc.code or 0)
     except BadInput as exc:

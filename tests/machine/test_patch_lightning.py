@@ -36,7 +36,15 @@ def fake_ampere() -> Hardware:
                     cpu_count=8)
 
 
-def test_on_this_cpu_machine_it_picks_cpu_fp32_and_installs_piper_patches(restore_torch_flags):
+def fake_cpu_only() -> Hardware:
+    """FAKE probe of a machine without GPU: the CPU path, whatever this test machine has."""
+    return Hardware(torch_version=torch.__version__, torch_cuda_version=None, cuda_available=False,
+                    device_count=0, device_name=None, capability=None, arch_list=(),
+                    mps_available=False, nvidia_smi_gpus=(), machine="x86_64", system="Linux", cpu_count=8)
+
+
+def test_without_a_gpu_it_picks_cpu_fp32_and_installs_piper_patches(monkeypatch, restore_torch_flags):
+    monkeypatch.setattr(hardware, "probe", fake_cpu_only)
     result = patch_lightning.apply_runtime_patches()
     assert (result["accelerator"], result["devices"], result["precision"]) == ("cpu", 1, "32-true")
     assert result["reason"] and result["applied"] == {}
@@ -50,8 +58,10 @@ def test_second_call_applies_the_same_and_changes_nothing(restore_torch_flags):
     first = patch_lightning.apply_runtime_patches()
     second = patch_lightning.apply_runtime_patches()
     assert first == second
-    # the import hook for piper's exporter is installed once, not once per call
-    assert sum(getattr(f, "__coaxial__", False) for f in sys.meta_path) <= 1
+    assert "onnx-torchscript-exporter" in piper_compat.active_patches()
+    # piper's exporter is patched in place once imported, else by one import hook (not one per call)
+    hooks = sum(getattr(f, "__coaxial__", False) for f in sys.meta_path)
+    assert hooks == (0 if piper_compat.ONNX_MODULE in sys.modules else 1)
 
 
 def test_fake_ampere_gets_tf32_cudnn_benchmark_and_bf16_in_this_process(monkeypatch, restore_torch_flags):

@@ -14,20 +14,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
+from utils.files import atomic_write_text, user_cache_root
+
 PROFILE_VERSION = 1
-
-
-def user_cache_dir() -> Path:
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "coaxial-train"
 
 
 def default_profile_path(environ: dict | None = None) -> Path:
@@ -39,28 +30,17 @@ def default_profile_path(environ: dict | None = None) -> Path:
         return Path(root) / ".pixi" / f"coaxial-profile-{env}.json"
     # One file per interpreter prefix, so two venvs on one machine keep separate profiles.
     tag = hashlib.sha256(str(Path(sys.prefix).resolve()).encode()).hexdigest()[:10]
-    return user_cache_dir() / f"profile-{tag}.json"
+    return user_cache_root() / f"profile-{tag}.json"
 
 
 def warm_kernel() -> dict:
-    """Run the alignment kernel once through piper's own entry point; returns a deterministic result."""
-    import numpy as np
-    import torch
-
+    """Install the alignment kernel and run it once through piper's own entry point."""
     from utils.machine import piper_compat
 
     patch = piper_compat.install_mas_kernel()
-    from piper.train.vits import monotonic_align as piper_mas
-
-    rng = np.random.default_rng(0)
-    neg_cent = torch.from_numpy(rng.standard_normal((2, 60, 20)).astype(np.float32))
-    mask = torch.ones(2, 60, 20)
-    mask[1, 45:, :] = 0
-    mask[1, :, 15:] = 0
-    path = piper_mas.maximum_path(neg_cent, mask)
-    frames_aligned = [int(v) for v in path.sum(dim=(1, 2)).tolist()]
-    ok = frames_aligned == [60, 45] and bool((path.sum(dim=2)[0] == 1).all())
-    return {"ok": ok, "patch": patch, "frames_aligned": frames_aligned}
+    check = piper_compat.check_alignment_kernel()
+    # The timing differs run to run; the profile is rewritten only when its content changes.
+    return {"ok": check["ok"], "patch": patch, "frames_aligned": check["frames_aligned"]}
 
 
 def build_profile() -> dict:
@@ -94,15 +74,7 @@ def write_if_changed(path: Path, data: dict) -> bool:
             return False
     except (OSError, UnicodeDecodeError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
     return True
 
 

@@ -32,6 +32,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -41,9 +42,6 @@ MAS_CORE = MAS_PACKAGE + ".monotonic_align.core"
 MAS_IMPORT_LINE = "from .monotonic_align.core import maximum_path_c"
 ONNX_MODULE = "piper.train.export_onnx"
 CLI_MODULE = "piper.train.__main__"
-
-_applied: list[str] = []
-
 
 class PiperCompatError(RuntimeError):
     """piper-tts no longer looks like the version these patches were written for."""
@@ -260,9 +258,43 @@ def cli_class():
 
 def install_piper_patches() -> list[str]:
     """Apply every patch (idempotent); returns one line per patch describing its state."""
-    global _applied
-    _applied = [install_mas_kernel(), patch_onnx_export()]
-    return list(_applied)
+    return [install_mas_kernel(), patch_onnx_export()]
+
+
+def check_alignment_kernel(batch: int = 2, frames: int = 60, phonemes: int = 20) -> dict:
+    """Run piper's own ``maximum_path`` (so through whichever kernel is installed) on random scores,
+    the second item masked to 3/4 of the frames and phonemes, and check what an alignment must be:
+    every valid frame on exactly one phoneme, moving forward by 0 or 1, every valid phoneme used,
+    nothing outside the mask. Returns {"ok", "reason", "frames_aligned", "ms"}."""
+    import numpy as np
+    import torch
+    from piper.train.vits import monotonic_align as piper_mas
+
+    rng = np.random.default_rng(0)
+    scores = torch.from_numpy(rng.standard_normal((batch, frames, phonemes)).astype(np.float32))
+    mask = torch.ones(batch, frames, phonemes)
+    lengths = [(frames, phonemes)] * batch
+    if batch > 1:
+        lengths[1] = (frames * 3 // 4, phonemes * 3 // 4)
+        mask[1, lengths[1][0]:, :] = 0
+        mask[1, :, lengths[1][1]:] = 0
+    start = time.perf_counter()
+    path = piper_mas.maximum_path(scores, mask).numpy()
+    ms = (time.perf_counter() - start) * 1000
+    reason = None
+    for item, (t_y, t_x) in enumerate(lengths):
+        inside = path[item, :t_y, :t_x]
+        steps = np.diff(inside.argmax(axis=1))
+        if path[item].sum() != inside.sum():
+            reason = f"item {item}: alignment outside the mask"
+        elif not (inside.sum(axis=1) == 1).all():
+            reason = f"item {item}: a frame is not on exactly one phoneme"
+        elif not np.isin(steps, (0, 1)).all() or not (inside.sum(axis=0) >= 1).all():
+            reason = f"item {item}: the path is not monotonic or skips a phoneme"
+        if reason:
+            break
+    return {"ok": reason is None, "reason": reason, "ms": ms,
+            "frames_aligned": [int(v) for v in path.sum(axis=(1, 2))]}
 
 
 def active_patches() -> list[str]:

@@ -55,16 +55,6 @@ def _batch(batch_size: int, seconds: float, sample_rate: int, filter_length: int
     )
 
 
-def run_tiny_step(accelerator: str = "cpu", precision: str = "32-true", seed: int = 0,
-                  steps: int = 1, batch_size: int = 2) -> dict:
-    """Train ``steps`` batches of the tiny model; returns losses, whether weights moved, wall time.
-
-    Raises whatever the device raises (e.g. "no kernel image is available") so the caller can
-    report it.
-    """
-    return train_steps(accelerator, precision, steps=steps, batch_size=batch_size, seed=seed)
-
-
 def train_steps(accelerator: str, precision: str, steps: int = 1, batch_size: int = 2, seed: int = 0,
                 model_overrides: dict | None = None, seconds: float = 0.6, warmup: int = 0) -> dict:
     """Train ``warmup + steps`` batches; times the last ``steps`` (device-synchronised)."""

@@ -18,7 +18,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from utils.lock.lockfile import DEFAULT_LOCK, LockError, current_platform, load_lock, normalize_name
@@ -298,33 +297,24 @@ def check_precision(runtime: dict) -> Check:
 
 
 def check_kernel() -> Check:
-    import numpy as np
-    import torch
-    from piper.train.vits import monotonic_align as piper_mas
+    from utils.machine import piper_compat
 
-    rng = np.random.default_rng(0)
     b, t_y, t_x = 8, 400, 100
-    neg_cent = torch.from_numpy(rng.standard_normal((b, t_y, t_x)).astype(np.float32))
-    mask = torch.ones(b, t_y, t_x)
-    start = time.perf_counter()
-    path = piper_mas.maximum_path(neg_cent, mask).numpy()
-    ms = (time.perf_counter() - start) * 1000
-    per_frame = path.sum(axis=2)
-    steps = np.diff(path.argmax(axis=2), axis=1)
-    ok = (per_frame == 1).all() and np.isin(steps, (0, 1)).all() and (path.sum(axis=1) >= 1).all()
-    if not ok:
-        return Check("alignment kernel", "fail", "piper's maximum_path returned a non-monotonic path",
+    result = piper_compat.check_alignment_kernel(b, t_y, t_x)
+    ms = result["ms"]
+    if not result["ok"]:
+        return Check("alignment kernel", "fail", f"piper's maximum_path returned a wrong path: {result['reason']}",
                      "report a bug against utils/machine/monotonic_align.py")
     return Check("alignment kernel", "pass",
                  f"piper maximum_path via numpy kernel: {b}x{t_y}x{t_x} in {ms:.0f} ms")
 
 
 def check_training_step(runtime: dict) -> Check:
-    from utils.machine.smoke_step import run_tiny_step
+    from utils.machine.smoke_step import train_steps
 
     acc, prec = runtime["accelerator"], runtime["precision"]
     try:
-        result = run_tiny_step(acc, prec)
+        result = train_steps(acc, prec)
     except Exception as exc:  # the point of this check is to report whatever the device raises
         return Check("training step", "fail",
                      f"tiny VITS step on {acc} at {prec} raised {type(exc).__name__}: {exc}",
@@ -343,6 +333,8 @@ def run_checks(quick: bool = False, lock_path: Path | None = None, record_path: 
                progress=None) -> list[Check]:
     """All checks in order; ``progress(name)`` is called before each slow one."""
     from utils.machine import hardware
+    from utils.machine.piper_compat import PiperCompatError
+    from utils.machine.precision_policy import PolicyError
     from utils.machine.runtime_patches import apply_runtime_patches
 
     say = progress or (lambda _name: None)
@@ -358,9 +350,10 @@ def run_checks(quick: bool = False, lock_path: Path | None = None, record_path: 
     say("applying patches")
     try:
         runtime = apply_runtime_patches(accelerator=accelerator, precision=precision)
-    except Exception as exc:  # PolicyError / PiperCompatError: both carry their remedy
+    except (PolicyError, PiperCompatError) as exc:  # both carry their remedy
         checks.append(Check("patches active in this process", "fail", f"{type(exc).__name__}: {exc}",
-                            "see the message; pin piper-tts==1.8.0 or fix --accelerator/--precision"))
+                            "pin piper-tts as the message says" if isinstance(exc, PiperCompatError)
+                            else "choose --accelerator/--precision as the message says"))
         return checks
     checks += [check_patches(runtime), check_precision(runtime)]
     checks.append(check_kernel())

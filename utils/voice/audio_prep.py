@@ -22,19 +22,18 @@ the speaker name in the second (numbered in order of first appearance, as ``spea
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from utils.files import atomic_write_bytes
 from utils.voice.dataset import DatasetReport
 
 TARGET_RATE = 22050
@@ -73,14 +72,6 @@ class PreparedDataset:
                 f"{self.sample_rate} Hz mono 16-bit: {cache}. Audio: {self.audio_dir}")
 
 
-def default_cache_dir() -> Path:
-    """``$COAXIAL_CACHE``, else ``$XDG_CACHE_HOME/coaxial-train``, else ``~/.cache/coaxial-train``."""
-    if os.environ.get("COAXIAL_CACHE"):
-        return Path(os.environ["COAXIAL_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "coaxial-train"
-
-
 def audio_key(source_bytes: bytes, sample_rate: int = TARGET_RATE) -> str:
     digest = hashlib.sha256(conversion_tag(sample_rate))
     digest.update(b"\0")
@@ -100,32 +91,31 @@ def convert_audio(source_bytes: bytes, sample_rate: int = TARGET_RATE) -> np.nda
     return np.round(np.clip(mono, -1.0, 32767 / 32768) * 32768).astype(np.int16)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, samples, sample_rate, subtype=TARGET_SUBTYPE, format="WAV")
     return buf.getvalue()
 
 
+def _write_metadata(cache: Path, rows: list[list[str]]) -> tuple[Path, str]:
+    """piper's metadata.csv for the converted clips, in a folder named by its content."""
+    buf = io.StringIO()
+    # csv.writer quotes a field holding '|' or '"' exactly as piper's csv.reader expects.
+    csv.writer(buf, delimiter="|", lineterminator="\n").writerows(rows)
+    csv_text = buf.getvalue()
+    dataset_key = hashlib.sha256(csv_text.encode("utf-8")).hexdigest()[:16]
+    csv_path = cache / "datasets" / dataset_key / "metadata.csv"
+    if not (csv_path.is_file() and csv_path.read_text(encoding="utf-8") == csv_text):
+        atomic_write_bytes(csv_path, csv_text.encode("utf-8"))
+    return csv_path, dataset_key
+
+
 def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], progress: bool = True,
                     sample_rate: int = TARGET_RATE) -> PreparedDataset:
     """Convert every clip of a validated dataset into the cache and write piper's metadata.csv.
 
-    ``sample_rate`` is the voice's rate (22050 for every preset tasks.train offers); it is part of
-    every key, so several rates can share one cache.
+    ``sample_rate`` is the voice's rate (16000 or 22050 for Piper's tiers); it is part of every
+    key, so several rates share one cache.
 
     Raises ValueError if the report has problems (validate first; nothing is written then).
     """
@@ -155,23 +145,13 @@ def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], pr
             total_frames += sf.info(str(target)).frames
         else:
             samples = convert_audio(source, sample_rate)
-            _atomic_write_bytes(target, _wav_bytes(samples, sample_rate))
+            atomic_write_bytes(target, _wav_bytes(samples, sample_rate))
             converted += 1
             total_frames += len(samples)
         row = [target.name, clip.speaker or "", clip.text] if multi else [target.name, clip.text]
         rows.append(row)
 
-    buf = io.StringIO()
-    # csv.writer quotes a field holding '|' or '"' exactly as piper's csv.reader expects.
-    csv.writer(buf, delimiter="|", lineterminator="\n").writerows(rows)
-    csv_text = buf.getvalue()
-    dataset_key = hashlib.sha256(csv_text.encode("utf-8")).hexdigest()[:16]
-    csv_dir = cache / "datasets" / dataset_key
-    csv_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = csv_dir / "metadata.csv"
-    if not (csv_path.is_file() and csv_path.read_text(encoding="utf-8") == csv_text):
-        _atomic_write_bytes(csv_path, csv_text.encode("utf-8"))
-
+    csv_path, dataset_key = _write_metadata(cache, rows)
     speaker_ids = None
     if multi:
         speaker_ids = {}

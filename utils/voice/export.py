@@ -8,31 +8,23 @@ synthesised by that runtime (``PiperVoice``), not by torch: it proves the export
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.voice.checkpoints import publish
+from utils.files import atomic_path, atomic_write_text
 
 OPSET = 15  # piper.train.export_onnx's opset: what piper's runtime is tested with
 DUMMY_PHONEMES = 50  # longer than the attention window (4) + 1, so relative-position padding is traced
 
 
 @dataclass
-class SampleInfo:
+class SpokenSample:
     path: Path
     seconds: float
     sample_rate: int
     rms: float
     peak: float
-
-
-def _tmp_beside(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
 
 
 def export_onnx(model, path: Path) -> Path:
@@ -64,10 +56,7 @@ def export_onnx(model, path: Path) -> Path:
     scales = torch.FloatTensor([0.667, 0.1, 0.8])
     sid = torch.LongTensor([0]) if generator.n_speakers > 1 else None
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_beside(path)
-    try:
-        with torch.no_grad():
+    with atomic_path(path) as tmp, torch.no_grad():
             torch.onnx.export(
                 model=generator, args=(text, lengths, scales, sid), f=str(tmp), verbose=False,
                 opset_version=OPSET, input_names=["input", "input_lengths", "scales", "sid"],
@@ -76,9 +65,6 @@ def export_onnx(model, path: Path) -> Path:
                               "output": {0: "batch_size", 2: "time"}},
                 **piper_compat.onnx_export_kwargs(),
             )
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -89,31 +75,21 @@ def write_voice_config(training_config: Path, path: Path, voice_name: str, quali
     config["dataset"] = voice_name
     config.setdefault("audio", {})["quality"] = quality
     config.setdefault("language", {"code": config.get("espeak", {}).get("voice", "")})
-    tmp = _tmp_beside(path)
-    try:
-        tmp.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, json.dumps(config, ensure_ascii=False, indent=2))
     return config
 
 
-def speak(onnx_path: Path, text: str, wav_path: Path) -> SampleInfo:
+def speak(onnx_path: Path, text: str, wav_path: Path) -> SpokenSample:
     """Synthesise ``text`` with the piper runtime (config read from ``<onnx>.json``)."""
     import numpy as np
     from piper import PiperVoice
 
     voice = PiperVoice.load(onnx_path)
-    tmp = _tmp_beside(wav_path)
-    try:
-        with wave.open(str(tmp), "wb") as wav_file:
-            voice.synthesize_wav(text, wav_file)
-        publish(tmp, wav_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(wav_path) as tmp, wave.open(str(tmp), "wb") as wav_file:
+        voice.synthesize_wav(text, wav_file)
     with wave.open(str(wav_path), "rb") as wav_file:
         rate, frames = wav_file.getframerate(), wav_file.readframes(wav_file.getnframes())
     samples = np.frombuffer(frames, dtype=np.int16).astype(np.float32) / 32768.0
     rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-    return SampleInfo(path=wav_path, seconds=samples.size / rate, sample_rate=rate, rms=rms, peak=peak)
+    return SpokenSample(path=wav_path, seconds=samples.size / rate, sample_rate=rate, rms=rms, peak=peak)

@@ -1,21 +1,78 @@
-"""The whole ``tasks.train`` flow: validate -> settings -> prepare -> train -> export -> report.
+"""The whole ``tasks.train`` flow as named steps: plan -> start -> prepare -> fit -> export -> report.
 
-Order matters for the exit-code contract: everything that can be refused (dataset, options,
-device, fine-tune checkpoint) is checked before the output folder is created, so a run that
-exits 2 leaves nothing behind.
+Order matters for the exit-code contract: ``plan_run`` checks everything that can be refused
+(dataset, options, device, resume and fine-tune checkpoints) before anything is written, so a
+run that exits 2 leaves nothing behind. Each step takes what the previous one produced and can be
+called on its own in tests.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
-import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utils.voice import training
-from utils.voice.training import BadInput, TrainingFailed
+from utils.files import atomic_write_json, user_cache_root
+from utils.voice import history as run_history
+from utils.voice import lightning_run
+from utils.voice.run_config import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    DEFAULTS,
+    DEMO,
+    BadInput,
+    RunSettings,
+    TrainingFailed,
+    TrainOptions,
+    load_settings,
+    resolve_settings,
+)
+
+
+@dataclass
+class RunPlan:
+    """Everything decided before the first byte is written."""
+
+    options: TrainOptions
+    report: Any                          # utils.voice.dataset.DatasetReport
+    settings: RunSettings
+    output: Path
+    cache_root: Path
+    previous: RunSettings | None = None  # the run being resumed
+    finetune: dict | None = None         # weights of the fine-tune checkpoint
+
+
+@dataclass
+class ExportedVoice:
+    onnx: Path
+    sample: dict[str, Any]
+    files: dict[str, str]
+
+
+@dataclass
+class RunSummary:
+    """What ``summary.json`` holds and the printed summary shows."""
+
+    voice: dict[str, Any]
+    dataset: dict[str, Any]
+    device: dict[str, Any]
+    steps: int
+    steps_this_run: int
+    epochs: int
+    final_losses: dict[str, float]
+    seconds: dict[str, float]
+    finetune: dict | None
+    interrupted: str | None
+    output: str
+    files: dict[str, str] = field(default_factory=dict)
+    sample: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def default_output(voice_name: str) -> Path:
@@ -23,170 +80,229 @@ def default_output(voice_name: str) -> Path:
 
 
 def _say(message: str) -> None:
-    if not training.is_worker_process():
+    if not lightning_run.is_worker_process():
         print(message, file=sys.stderr, flush=True)
 
 
-def train(options: dict[str, Any]) -> int:
-    """Run ``tasks.train`` with parsed options; returns the exit code (raises BadInput for 2)."""
-    from utils.voice.audio_prep import default_cache_dir, prepare_dataset
+def train(options: TrainOptions) -> int:
+    """Run ``tasks.train``; returns the exit code (raises BadInput for 2, TrainingFailed for 1)."""
+    started = time.perf_counter()
+    if options.validate_only:
+        return validate_only(options)
+    seconds: dict[str, float] = {}
+    plan = plan_run(options, seconds)
+    start_output(plan)
+    t = time.perf_counter()
+    prepared = prepare(plan)
+    seconds["prepare"] = time.perf_counter() - t
+    result = lightning_run.run_training(plan.settings, prepared, plan.output, plan.cache_root,
+                                        resume=plan.previous is not None, finetune=plan.finetune,
+                                        progress=not options.quiet)
+    plan.finetune = None  # the fine-tune weights are in the model now; free the copy
+    seconds.update(result.seconds)
+    if lightning_run.is_worker_process() or result.model is None:
+        return 0
+    history = record_history(plan, result)
+    model, result.model = result.model, None
+    exported = None
+    if plan.settings.export and result.interrupted is None:
+        exported = export_voice(plan, model, seconds)
+    del model
+    seconds["total"] = time.perf_counter() - started
+    summary = write_report(plan, result, history, exported, seconds)
+    print(_summary_text(summary))
+    if result.interrupted:
+        saved = plan.output / summary.files.get("checkpoint", f"checkpoints/{CHECKPOINT_NAME}")
+        raise TrainingFailed(f"stopped by {result.interrupted} after {result.steps} batches; checkpoint "
+                             f"{saved} saved — continue with: python -m tasks.train --output {plan.output} "
+                             "--resume")
+    return 0
+
+
+def validate_only(options: TrainOptions) -> int:
     from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
 
-    started = time.perf_counter()
-    seconds: dict[str, float] = {}
-    worker = training.is_worker_process()
+    report = validate_dataset(options.dataset if options.dataset is not None else SAMPLE_DATASET, progress=True)
+    print(report.format_report())
+    return 0 if report.ok else 2
 
-    output = Path(options["output"]) if options.get("output") else None
-    previous = None
-    if options.get("resume"):
-        if output is None:
-            fallback = training.DEFAULTS if options.get("dataset") else training.DEMO
-            output = default_output(options.get("voice_name") or fallback["voice_name"])
-        previous = training.load_previous(output)
-        if options.get("finetune"):
-            raise BadInput("--resume and --finetune exclude each other: --resume continues the run in "
-                           "--output, --finetune starts a new one from a checkpoint")
 
-    dataset = options.get("dataset")
-    if dataset is None and previous is not None and not previous["dataset"]["demo"]:
-        dataset = previous["dataset"]["path"]
-    t = time.perf_counter()
-    report = validate_dataset(dataset if dataset is not None else SAMPLE_DATASET, progress=not worker)
-    seconds["validate"] = time.perf_counter() - t
-    if options.get("validate_only"):
-        print(report.format_report())
-        return 0 if report.ok else 2
-    if not report.ok:
-        print(report.format_report(), file=sys.stderr)
-        raise BadInput(f"dataset {report.path} has {len(report.problems)} problem(s); nothing was written")
+# -- step 1: plan (everything that can exit 2) ---------------------------------------------------
 
-    finetune = None
-    if options.get("finetune"):
-        from utils.voice.checkpoints import CheckpointError, architecture_of
+def _resume_source(options: TrainOptions) -> tuple[Path | None, RunSettings | None]:
+    output = Path(options.output) if options.output else None
+    if not options.resume:
+        return output, None
+    if options.finetune:
+        raise BadInput("--resume and --finetune exclude each other: --resume continues the run in "
+                       "--output, --finetune starts a new one from a checkpoint")
+    if output is None:
+        output = default_output(options.voice_name or (DEFAULTS if options.dataset else DEMO)["voice_name"])
+    checkpoint = output / "checkpoints" / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        raise BadInput(f"{checkpoint}: no checkpoint to resume from — train into {output} first, or drop --resume")
+    return output, load_settings(output / CONFIG_NAME)
 
-        try:
-            finetune = training.load_finetune(Path(options["finetune"]))
-        except CheckpointError as exc:
-            raise BadInput(str(exc)) from exc
-    arch = None
-    if finetune is not None:
-        from utils.voice.checkpoints import architecture_of
 
-        arch = architecture_of(finetune)
-        if options.get("quality") and arch:
-            _say(f"note: --finetune fixes the network shape; the checkpoint's architecture wins over "
-                 f"--quality {options['quality']}")
+def _load_finetune(options: TrainOptions) -> tuple[dict | None, dict | None]:
+    if not options.finetune:
+        return None, None
+    from utils.voice.checkpoints import CheckpointError, architecture_of
 
+    try:
+        finetune = lightning_run.load_finetune(Path(options.finetune))
+    except CheckpointError as exc:
+        raise BadInput(str(exc)) from exc
+    arch = architecture_of(finetune)
+    if options.quality and arch:
+        _say(f"note: --finetune fixes the network shape; the checkpoint's architecture wins over "
+             f"--quality {options.quality}")
+    return finetune, arch
+
+
+def _device_runtime(options: TrainOptions) -> dict:
     from utils.machine.precision_policy import PolicyError
     from utils.machine.runtime_patches import apply_runtime_patches
 
-    training.quiet_known_noise()
-    t = time.perf_counter()
+    lightning_run.quiet_known_noise()
     try:
-        runtime = apply_runtime_patches(accelerator=options.get("accelerator"),
-                                        precision=options.get("precision"))
+        runtime = apply_runtime_patches(accelerator=options.accelerator, precision=options.precision)
     except PolicyError as exc:
         raise BadInput(str(exc)) from exc
     for warning in runtime.get("warnings", []):
         _say(f"warning: {warning}")
-    settings = training.resolve_settings(options, report, runtime=runtime, previous=previous,
-                                         finetune_arch=arch)
-    training.check_passthrough_names(options.get("passthrough") or {})
-    seconds["setup"] = time.perf_counter() - t
+    return runtime
 
-    voice_name = settings["voice"]["voice_name"]
-    output = output or default_output(voice_name)
-    output = output.resolve()
-    if not options.get("resume") and (output / "checkpoints" / training.CHECKPOINT_NAME).exists():
+
+def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> RunPlan:
+    """Validate the dataset, options, device and checkpoints; decide the settings and folders."""
+    from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
+    from utils.voice.passthrough import check_passthrough_names
+
+    seconds = {} if seconds is None else seconds
+    output, previous = _resume_source(options)
+    dataset = options.dataset
+    if dataset is None and previous is not None and not previous.dataset.demo:
+        dataset = previous.dataset.path
+    t = time.perf_counter()
+    report = validate_dataset(dataset if dataset is not None else SAMPLE_DATASET,
+                              progress=not lightning_run.is_worker_process())
+    seconds["validate"] = time.perf_counter() - t
+    if not report.ok:
+        print(report.format_report(), file=sys.stderr)
+        raise BadInput(f"dataset {report.path} has {len(report.problems)} problem(s); nothing was written")
+    finetune, arch = _load_finetune(options)
+    t = time.perf_counter()
+    runtime = _device_runtime(options)
+    settings = resolve_settings(options, report, runtime=runtime, previous=previous, finetune_arch=arch)
+    check_passthrough_names(options.passthrough)
+    seconds["setup"] = time.perf_counter() - t
+    output = (output or default_output(settings.voice.voice_name)).resolve()
+    if previous is None and (output / "checkpoints" / CHECKPOINT_NAME).exists():
         raise BadInput(f"{output} already holds a trained run — add --resume to continue it, or choose "
                        "another --output")
-    cache_root = Path(options["cache_dir"]) if options.get("cache_dir") else default_cache_dir()
+    cache_root = Path(options.cache_dir) if options.cache_dir else user_cache_root()
+    return RunPlan(options=options, report=report, settings=settings, output=output, cache_root=cache_root,
+                   previous=previous, finetune=finetune)
 
-    # Nothing was written until here.
-    if not worker:
-        output.mkdir(parents=True, exist_ok=True)
-        settings["versions"] = training.versions()
-        settings["command"] = options.get("argv")
-        settings["output"] = str(output)
-        training.atomic_write_text(output / training.CONFIG_NAME, json.dumps(settings, indent=2, default=str))
-        _say(f"training '{voice_name}' ({settings['voice']['quality']}) into {output}; device "
-             f"{settings['trainer']['accelerator']}, precision {settings['trainer']['precision']}")
 
-    t = time.perf_counter()
-    prepared = prepare_dataset(report, cache_root, progress=not worker,
-                               sample_rate=settings["voice"]["sample_rate"])
-    seconds["prepare"] = time.perf_counter() - t
+# -- steps 2-3: start the output folder, prepare the data ---------------------------------------
 
-    result = training.run_training(settings, prepared, output, cache_root, resume=bool(previous),
-                                   finetune=finetune, progress=not options.get("quiet"))
-    del finetune
-    seconds.update(result.seconds)
-    if worker or result.model is None:
-        return 0
+def start_output(plan: RunPlan) -> None:
+    """The first write of the run: the output folder and its ``train_config.json``."""
+    if lightning_run.is_worker_process():
+        return
+    settings = plan.settings
+    plan.output.mkdir(parents=True, exist_ok=True)
+    settings.versions = lightning_run.versions()
+    settings.command = list(plan.options.argv)
+    settings.output = str(plan.output)
+    atomic_write_json(plan.output / CONFIG_NAME, settings.to_json())
+    _say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
+         f"into {plan.output}; device {settings.trainer['accelerator']}, precision {settings.trainer['precision']}")
 
+
+def prepare(plan: RunPlan):
+    from utils.voice.audio_prep import prepare_dataset
+
+    return prepare_dataset(plan.report, plan.cache_root, progress=not lightning_run.is_worker_process(),
+                           sample_rate=plan.settings.voice.sample_rate)
+
+
+# -- steps 4-6: history, export, report ---------------------------------------------------------
+
+def record_history(plan: RunPlan, result: lightning_run.RunResult) -> list[dict]:
+    """metrics.csv with every batch of the run, a resumed run's earlier batches included."""
     history = result.history
-    if previous is not None:
-        start = result.steps - result.steps_this_run
-        earlier = training.read_history(output / "metrics.csv")
-        history = [row for row in earlier if row["step"] <= start] + history
-    training.write_history(history, output / "metrics.csv")
+    metrics = plan.output / "metrics.csv"
+    if plan.previous is not None:
+        history = run_history.merge_resumed(run_history.read_history(metrics), history,
+                                            resumed_from_step=result.steps - result.steps_this_run)
+    run_history.write_history(history, metrics)
+    return history
 
-    files: dict[str, str] = {"config": training.CONFIG_NAME}
+
+def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoice:
+    """``<name>.onnx`` + ``.onnx.json`` from the trained generator, then a sentence spoken by the
+    piper runtime from those files, and its spectrogram."""
+    from utils.voice import export
+    from utils.voice import report as run_report
+
+    settings, output = plan.settings, plan.output
+    name = settings.voice.voice_name
+    # The discriminator (46.7M parameters) is not part of the voice: drop it before tracing.
+    model.model_d = None
+    gc.collect()
+    t = time.perf_counter()
+    onnx_path = export.export_onnx(model, output / f"{name}.onnx")
+    export.write_voice_config(output / "checkpoints" / "voice_config.json", output / f"{name}.onnx.json",
+                              name, settings.voice.quality)
+    seconds["export"] = time.perf_counter() - t
+    t = time.perf_counter()
+    info = export.speak(onnx_path, settings.sample_text, output / "sample.wav")
+    seconds["speak"] = time.perf_counter() - t
+    run_report.plot_spectrogram(info.path, output / "sample_spectrogram.png", f"{name}: \"{settings.sample_text}\"")
+    return ExportedVoice(
+        onnx=onnx_path,
+        sample={"text": settings.sample_text, "seconds": info.seconds, "sample_rate": info.sample_rate,
+                "rms": info.rms, "peak": info.peak},
+        files={"voice": onnx_path.name, "voice config": f"{onnx_path.name}.json", "sample": "sample.wav",
+               "spectrogram": "sample_spectrogram.png"},
+    )
+
+
+def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[dict],
+                 exported: ExportedVoice | None, seconds: dict[str, float]) -> RunSummary:
+    from utils.voice import report as run_report
+
+    settings, output = plan.settings, plan.output
+    files: dict[str, str] = {"config": CONFIG_NAME}
     if result.checkpoint is not None:
         files["checkpoint"] = str(result.checkpoint.relative_to(output))
     files["tensorboard"] = "logs/"
     if history:
         files["metrics"] = "metrics.csv"
-
-    from utils.voice import report as run_report
-
-    plot = run_report.plot_losses(history, output / "loss_curves.png",
-                                       f"{voice_name}: losses per batch")
+    plot = run_report.plot_losses(history, output / "loss_curves.png", f"{settings.voice.voice_name}: losses per batch")
     if plot:
         files["loss curves"] = plot.name
-
-    sample = None
-    model = result.model
-    result.model = None
-    if settings["export"] and result.interrupted is None:
-        from utils.voice import export
-
-        gc.collect()  # drop optimizer states and the discriminator before tracing the generator
-        t = time.perf_counter()
-        onnx_path = export.export_onnx(model, output / f"{voice_name}.onnx")
-        del model
-        export.write_voice_config(output / "checkpoints" / "voice_config.json",
-                                        output / f"{voice_name}.onnx.json", voice_name,
-                                        settings["voice"]["quality"])
-        seconds["export"] = time.perf_counter() - t
-        t = time.perf_counter()
-        info = export.speak(onnx_path, settings["sample_text"], output / "sample.wav")
-        seconds["speak"] = time.perf_counter() - t
-        run_report.plot_spectrogram(info.path, output / "sample_spectrogram.png",
-                                         f"{voice_name}: \"{settings['sample_text']}\"")
-        files |= {"voice": onnx_path.name, "voice config": f"{onnx_path.name}.json", "sample": "sample.wav",
-                  "spectrogram": "sample_spectrogram.png"}
-        sample = {"text": settings["sample_text"], "seconds": info.seconds, "sample_rate": info.sample_rate,
-                  "rms": info.rms, "peak": info.peak}
-    seconds["total"] = time.perf_counter() - started
-
-    final = {k: v for k, v in (history[-1] if history else {}).items()
-             if k in ("loss_g", "loss_d", "train_mel")}
-    summary = {
-        "voice": settings["voice"], "dataset": settings["dataset"],
-        "device": {**{k: settings["trainer"].get(k) for k in ("accelerator", "devices", "num_nodes",
-                                                              "precision")},
-                   "reason": settings.get("device_reason")},
-        "steps": result.steps, "steps_this_run": result.steps_this_run, "epochs": result.epochs,
-        "final_losses": final, "seconds": seconds, "finetune": result.finetune,
-        "interrupted": result.interrupted, "output": str(output), "files": files, "sample": sample,
-    }
+    if exported is not None:
+        files |= exported.files
     files["summary"] = "summary.json"
-    run_report.write_summary(summary, output / "summary.json")
-    print(run_report.summary_text(summary))
-    if result.interrupted:
-        saved = output / files.get("checkpoint", "checkpoints/last.ckpt")
-        raise TrainingFailed(f"stopped by {result.interrupted} after {result.steps} batches; checkpoint "
-                             f"{saved} saved — continue with: python -m tasks.train --output {output} "
-                             "--resume")
-    return 0
+    last = history[-1] if history else {}
+    summary = RunSummary(
+        voice=dataclasses.asdict(settings.voice), dataset=dataclasses.asdict(settings.dataset),
+        device={**{k: settings.trainer.get(k) for k in ("accelerator", "devices", "num_nodes", "precision")},
+                "reason": settings.device_reason},
+        steps=result.steps, steps_this_run=result.steps_this_run, epochs=result.epochs,
+        final_losses={k: v for k, v in last.items() if k in ("loss_g", "loss_d", "train_mel")},
+        seconds=seconds, finetune=result.finetune, interrupted=result.interrupted, output=str(output),
+        files=files, sample=exported.sample if exported is not None else None,
+    )
+    atomic_write_json(output / "summary.json", summary.to_json())
+    return summary
+
+
+def _summary_text(summary: RunSummary) -> str:
+    from utils.voice import report as run_report
+
+    return run_report.summary_text(summary.to_json())

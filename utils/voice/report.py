@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
-from utils.voice.checkpoints import publish
+from utils.files import atomic_path
 
 # Loss keys piper logs per batch, in the order worth reading; labels say what each measures.
 CURVES = (
@@ -20,14 +17,8 @@ CURVES = (
 
 
 def _save_figure(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        publish(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
 
 
 def _pyplot():
@@ -127,14 +118,3 @@ def summary_text(summary: dict) -> str:
         onnx = Path(s["output"]) / files["voice"]
         lines.append(f"  speak:     python -m piper -m {onnx} -f hello.wav \"Hello there.\"")
     return "\n".join(lines)
-
-
-def write_summary(summary: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(summary, handle, indent=2, default=str)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -57,7 +57,7 @@ class SampleToolsMissing(RuntimeError):
 
 
 @dataclass(frozen=True)
-class SampleInfo:
+class GeneratedSample:
     clips: int
     total_seconds: float
     total_bytes: int
@@ -86,7 +86,7 @@ def _version(cmd: list[str]) -> str:
                     else text[0].split(":")[-1:]).strip()
 
 
-def generate_sample(output: Path, progress: bool = False) -> SampleInfo:
+def generate_sample(output: Path, progress: bool = False) -> GeneratedSample:
     """Write ``metadata.csv``, ``wavs/`` and ``README.md`` to ``output``, replacing it whole.
 
     Built in a sibling temporary folder and swapped in at the end, so a failure leaves the old
@@ -145,7 +145,7 @@ def generate_sample(output: Path, progress: bool = False) -> SampleInfo:
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    return SampleInfo(len(SENTENCES), total_frames / RATE, total_bytes, tools)
+    return GeneratedSample(len(SENTENCES), total_frames / RATE, total_bytes, tools)
 
 
 def compare_trees(a: Path, b: Path) -> list[str]:
