@@ -25,20 +25,22 @@ def _model(quality: str, device: str):
     import torch
 
     from utils.machine import piper_compat
-    from utils.voice.training import QUALITIES
+    from utils.voice.run_config import QUALITIES
 
     piper_compat.install_piper_patches()
     from piper.train.vits.lightning import VitsModel
 
     torch.manual_seed(0)
-    return VitsModel(num_symbols=256, mos_metric="none", **QUALITIES[quality]["model"]).to(device)
+    preset = QUALITIES[quality]
+    return VitsModel(num_symbols=256, mos_metric="none", sample_rate=preset["sample_rate"],
+                     **preset["model"]).to(device)
 
 
-def _config():
+def _config(sample_rate: int):
     from piper.config import PhonemeType, PiperConfig
     from piper.phoneme_ids import DEFAULT_PHONEME_ID_MAP
 
-    return PiperConfig(num_symbols=256, num_speakers=1, sample_rate=22050, espeak_voice="en-us",
+    return PiperConfig(num_symbols=256, num_speakers=1, sample_rate=sample_rate, espeak_voice="en-us",
                        phoneme_id_map=DEFAULT_PHONEME_ID_MAP, phoneme_type=PhonemeType.ESPEAK,
                        noise_scale=0.0, noise_w_scale=0.0).to_dict()
 
@@ -52,13 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from utils.voice import samples
+    from utils.voice.run_config import QUALITIES
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    phonemizer = samples.SamplePhonemizer(_config())
     print(f"device {device}, torch {torch.__version__}, {args.repeats} repeats, sentence: {SENTENCE!r}")
     print(f"{'quality':8} {'median s/sample':>16} {'min':>7} {'audio s':>8} {'real-time factor':>17}")
     with tempfile.TemporaryDirectory() as folder:
         for quality in args.quality:
+            rate = QUALITIES[quality]["sample_rate"]
+            phonemizer = samples.SamplePhonemizer(_config(rate))
             model = _model(quality, device)
             samples.speak_texts(model.model_g, phonemizer, [SENTENCE])  # warm-up: kernels, espeak init
             costs, audio = [], None
@@ -67,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                     torch.cuda.synchronize()
                 start = time.perf_counter()
                 audio = samples.speak_texts(model.model_g, phonemizer, [SENTENCE])
-                samples.write_wav(Path(folder) / f"step-{index}.wav", audio, 22050)
+                samples.write_wav(Path(folder) / f"step-{index}.wav", audio, rate)
                 costs.append(time.perf_counter() - start)
-            seconds = audio.size / 22050
+            seconds = audio.size / rate
             median = statistics.median(costs)
             print(f"{quality:8} {median:16.3f} {min(costs):7.3f} {seconds:8.2f} {median / seconds:17.3f}")
             del model

@@ -102,7 +102,7 @@ def export_checkpoint(checkpoint_path: Path, output: Path, voice_name: str | Non
                       checkpoint: dict | None = None) -> ExportedVoice:
     """Write ``<output>/<voice>.onnx``, ``.onnx.json`` and ``sample.wav`` from a checkpoint file."""
     from utils.voice import export
-    from utils.voice.training import SAMPLE_TEXT
+    from utils.voice.run_config import SAMPLE_TEXT
 
     checkpoint_path = Path(checkpoint_path)
     checkpoint = checkpoint if checkpoint is not None else load_checkpoint_safely(checkpoint_path)

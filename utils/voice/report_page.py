@@ -149,8 +149,9 @@ def _progress_html(state: PageState) -> str:
         parts.append(f", about {format_duration(left)} left")
     parts.append("</p>")
     best = state.best
-    parts.append(f"<p>best so far: batch {best[0]}, validation mel L1 {best[1]:.4f}</p>" if best
-                 else "<p>no validation yet</p>")
+    label = "best so far" if state.running else "best"
+    parts.append(f"<p>{label}: batch {best[0]}, validation mel L1 {best[1]:.4f}</p>" if best
+                 else "<p>no validation yet</p>" if state.running else "<p>no validation in this run</p>")
     return "".join(parts)
 
 

@@ -35,10 +35,11 @@ class SampleTextError(ValueError):
     """A --sample-text value cannot be used (the message names it and the fix)."""
 
 
-def load_sample_texts(values: Sequence[str] | None, default: str) -> list[str]:
+def load_sample_texts(values: str | Sequence[str] | None, default: str) -> list[str]:
     """Each ``--sample-text`` value is a sentence, or the path of a UTF-8 file with one per line
     (blank lines and lines starting with ``#`` skipped). No value: ``[default]``."""
     texts: list[str] = []
+    values = [values] if isinstance(values, str) else values
     for value in values or []:
         path = Path(value)
         if path.suffix in (".txt", ".text") or path.is_file():
@@ -148,9 +149,11 @@ def sample_name(step: int) -> str:
 
 
 def make_callback(folder: Path, texts: Sequence[str], voice_config_path: Path, every: int | None = None,
-                  on_sample: Callable[[SampleRecord], None] | None = None, say=None):
-    """A Lightning callback speaking ``texts`` into ``folder`` at every validation and every
-    ``every`` batches (None or 0: at validations only)."""
+                  on_sample: Callable[[SampleRecord], None] | None = None,
+                  final: Callable[[], bool] | None = None, say=None):
+    """A Lightning callback speaking ``texts`` into ``folder`` at every validation, every ``every``
+    batches (None or 0: not periodically) and when training ends if ``final()`` says so (a run
+    stopped by a signal should stop, not speak)."""
     import lightning.pytorch as pl
 
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -169,6 +172,10 @@ def make_callback(folder: Path, texts: Sequence[str], voice_config_path: Path, e
         def on_validation_end(self, trainer, pl_module):
             if not trainer.sanity_checking:
                 self.speak(trainer, pl_module, "validation")
+
+        def on_train_end(self, trainer, pl_module):
+            if final is not None and final():
+                self.speak(trainer, pl_module, "end of training")
 
         def speak(self, trainer, pl_module, reason: str) -> SampleRecord | None:
             step = trainer.global_step // 2

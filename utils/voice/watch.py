@@ -39,10 +39,10 @@ def add_arguments(parser) -> None:
 
 
 def resolve(args: dict[str, Any], validation: bool, default_text: str,
-            previous: dict | None = None) -> dict[str, Any]:
-    """Checked watch settings; ValueError names the flag and the fix. A resumed run keeps its own
-    values unless a flag is given again."""
-    before = (previous or {}).get("watch") or {}
+            before: dict | None = None) -> dict[str, Any]:
+    """Checked watch settings; ValueError names the flag and the fix. A resumed run keeps its
+    values (``before``) unless a flag is given again."""
+    before = before or {}
 
     def pick(key, fallback):
         value = args.get(key)
@@ -69,25 +69,25 @@ def resolve(args: dict[str, Any], validation: bool, default_text: str,
     }
 
 
-def describe_schedule(settings: dict) -> str:
-    """What will happen, in one paragraph, printed before training starts."""
-    schedule, watch = settings["schedule"], settings["watch"]
-    if schedule.get("max_steps"):
-        end = f"{schedule['max_steps']} batches"
-        if schedule.get("max_epochs"):
-            end += f" or {schedule['max_epochs']} epochs, whichever comes first"
+def describe_schedule(settings) -> str:
+    """What will happen, printed before training starts (``settings``: a RunSettings)."""
+    schedule, watch = settings.schedule, settings.watch
+    if schedule.max_steps:
+        end = f"{schedule.max_steps} batches"
+        if schedule.max_epochs:
+            end += f" or {schedule.max_epochs} epochs, whichever comes first"
     else:
-        end = f"{schedule['max_epochs']} epochs"
-    lines = [f"schedule: {end}, batch size {schedule['batch_size']}"]
-    if schedule.get("validation"):
+        end = f"{schedule.max_epochs} epochs"
+    lines = [f"schedule: {end}, batch size {schedule.batch_size}"]
+    if schedule.validation:
         lines.append("validation after every epoch (held-out clips, mel loss)")
         lines.append(f"checkpoints: last.ckpt + the best {watch['keep_best']} by validation mel loss")
     else:
-        lines.append("no validation (too few clips or the demo schedule): checkpoints: last.ckpt")
+        lines.append("no validation (too few clips, or the demo schedule); checkpoints: last.ckpt")
     every = watch["sample_every"]
-    lines.append("samples: " + (f"every {every} batches" if every else "no periodic samples")
-                 + (" and at each validation" if schedule.get("validation") else "")
-                 + f" into samples/ ({len(watch['sample_texts'])} sentence(s))")
+    lines.append("samples: " + (f"every {every} batches, " if every else "")
+                 + ("at each validation and " if schedule.validation else "")
+                 + f"at the end, into samples/ ({len(watch['sample_texts'])} sentence(s))")
     stall = watch["stop_when_stalled"]
     lines.append(f"stop early: after {stall} validations without improvement" if stall else "stop early: off")
     if watch["max_phoneme_ids"]:
@@ -96,14 +96,14 @@ def describe_schedule(settings: dict) -> str:
     return "\n  ".join(lines)
 
 
-def page_facts(settings: dict) -> dict[str, str]:
-    data, voice, trainer = settings["dataset"], settings["voice"], settings["trainer"]
-    base = f"fine-tune of {settings['finetune']}" if settings.get("finetune") else "from scratch"
+def page_facts(settings) -> dict[str, str]:
+    data, voice, trainer = settings.dataset, settings.voice, settings.trainer
     return {
-        "voice": f"{voice['voice_name']} ({voice['quality']}, {voice['sample_rate']} Hz, {voice['espeak_voice']})",
-        "data": f"{data['clips']} clips, {data['seconds']:.1f} s ({data['path']})",
-        "base": base,
-        "device": f"{trainer.get('accelerator')} x{trainer.get('devices')}",
+        "voice": f"{voice.voice_name} ({voice.quality}, {voice.sample_rate} Hz, espeak-ng {voice.espeak_voice})",
+        "data": f"{data.clips} clips, {data.seconds:.1f} s ({data.path})",
+        "base": f"fine-tune of {settings.finetune}" if settings.finetune else "from scratch",
+        "device": f"{trainer.get('accelerator')} x{trainer.get('devices')}"
+                  + (f" — {settings.device_reason}" if settings.device_reason else ""),
         "precision": str(trainer.get("precision")),
         "schedule": describe_schedule(settings).split("\n", 1)[0].removeprefix("schedule: "),
     }
@@ -119,19 +119,22 @@ class Watchers:
     oom: Any = None
 
 
-def make_watchers(settings: dict, output: Path, last_checkpoint: Path, say=None) -> Watchers:
-    """The callbacks for one run; ``last_checkpoint`` is where the out-of-memory guard saves."""
+def make_watchers(settings, output: Path, last_checkpoint: Path, final_sample=None, say=None) -> Watchers:
+    """The callbacks for one run (``settings``: a RunSettings); ``last_checkpoint`` is where the
+    out-of-memory guard saves; ``final_sample()`` says whether to speak once more at the end."""
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
-    watch, output = settings["watch"], Path(output)
+    watch, output = settings.watch, Path(output)
     ckpt_dir = Path(last_checkpoint).parent
     found = Watchers()
     found.speaker = samples.make_callback(output / samples.SAMPLES_DIR, watch["sample_texts"],
-                                          ckpt_dir / "voice_config.json", every=watch["sample_every"], say=say)
-    state = report_page.PageState(title=settings["voice"]["voice_name"], facts=page_facts(settings))
-    found.page = report_page.make_callback(output, state, schedule=settings["schedule"], say=say)
+                                          ckpt_dir / "voice_config.json", every=watch["sample_every"],
+                                          final=final_sample, say=say)
+    state = report_page.PageState(title=settings.voice.voice_name, facts=page_facts(settings))
+    schedule = {"max_steps": settings.schedule.max_steps, "max_epochs": settings.schedule.max_epochs}
+    found.page = report_page.make_callback(output, state, schedule=schedule, say=say)
     found.oom = stopping.make_oom_guard(last_checkpoint)
     found.callbacks = [found.speaker, found.page, found.oom]
-    if settings["schedule"].get("validation"):
+    if settings.schedule.validation:
         found.keep_best = retention.make_keep_best(ckpt_dir, watch["keep_best"], say=say)
         found.callbacks.append(found.keep_best)
         if watch["stop_when_stalled"]:
@@ -151,3 +154,25 @@ def best_of(watchers: Watchers | None, ckpt_dir: Path) -> dict | None:
         return None
     best = kept[0]
     return {"step": best.step, "val_mel": best.val_mel, "checkpoint": str(best.path)}
+
+
+def watch_files(output: Path) -> dict[str, str]:
+    """The summary's file list entries for samples and the report page, where they exist."""
+    found = {}
+    if (Path(output) / samples.SAMPLES_DIR).is_dir():
+        found["samples"] = f"{samples.SAMPLES_DIR}/"
+    if (Path(output) / report_page.REPORT_NAME).is_file():
+        found["report page"] = report_page.REPORT_NAME
+    return found
+
+
+def final_status(steps: int, interrupted: str | None, stalled_at: int | None, exported_from: dict | None) -> str:
+    """The report page's last status line."""
+    if interrupted:
+        return f"stopped by {interrupted} at batch {steps}; continue with --resume"
+    text = f"finished at batch {steps}"
+    if stalled_at is not None:
+        text += " (validation mel loss stopped improving: --stop-when-stalled)"
+    if exported_from:
+        text += f"; voice exported from the {exported_from['from']} checkpoint (batch {exported_from['step']})"
+    return text
