@@ -104,7 +104,7 @@ def oom_advice(batch_size: int, max_phoneme_ids: int | None, step: int | None, s
     """The exit message: what happened, what was saved, and the two settings to try."""
     smaller = max(1, batch_size // 2)
     limit = max(100, (max_phoneme_ids or 600) * 2 // 3)
-    where = f" at batch {step}" if step is not None else ""
+    where = f" after {step} batch(es)" if step is not None else ""
     kept = (f"checkpoint {saved} saved; continue with: python -m tasks.train --output {output} --resume "
             f"--batch-size {smaller} --max-phoneme-ids {limit}") if saved else "no checkpoint could be saved"
     phonemes = f"--max-phoneme-ids {max_phoneme_ids}" if max_phoneme_ids else "no --max-phoneme-ids limit"
