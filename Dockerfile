@@ -1,13 +1,13 @@
 # syntax=docker/dockerfile:1
 #
-# One image per pixi environment, installed from pixi.lock and nothing else:
+# One image per pixi environment and architecture, installed from pixi.lock and nothing else:
 #   docker build --build-arg PIXI_ENV=cpu    -t coaxial-train:cpu .
 #   docker build --build-arg PIXI_ENV=cuda12 -t coaxial-train:cuda12 .
-# PIXI_ENV must be an environment of pixi.toml that the lock solves for linux-64
-# (cpu, cuda12, default). compose.yaml builds both images; tests/test_docker.py checks this file.
-
-# The lock is installed for linux-64 only; on another host architecture build with
-# --platform linux/amd64 (compose.yaml sets it).
+#   docker buildx build --platform linux/arm64 --build-arg PIXI_ENV=cpu -t coaxial-train:cpu-arm64 .
+# PIXI_ENV must be an environment of pixi.toml that the lock solves for the image's platform:
+# linux/amd64 is the lock's linux-64 (cpu, cuda12, default), linux/arm64 its linux-aarch64 (cpu,
+# default; torch is PyPI's CPU wheel there). Both bases are multi-arch, so pixi installs the
+# platform it runs on. compose.yaml builds the images; tests/test_docker.py checks this file.
 ARG PIXI_ENV=cpu
 
 # ---------------------------------------------------------------------------------------------
@@ -17,9 +17,9 @@ ARG PIXI_ENV=cpu
 FROM ghcr.io/prefix-dev/pixi:0.77.0-bookworm AS build
 ARG PIXI_ENV
 
-# A GPU-less builder has no __cuda virtual package, and cuda12 declares
-# system-requirements cuda = "12.8"; without this the cuda12 install refuses to start.
-# Build stage only: at run time the real driver is what counts.
+# A GPU-less builder has no __cuda virtual package, and cuda12's platforms (linux-64-cuda in
+# pixi.toml, locked with __cuda=12.8) need one; without this the cuda12 install refuses to start.
+# Build stage only: at run time the real driver is what counts. CPU environments ignore it.
 ENV CONDA_OVERRIDE_CUDA=12.8
 
 WORKDIR /app
@@ -27,20 +27,21 @@ WORKDIR /app
 # Manifest and lock first, so editing the source does not reinstall gigabytes of packages.
 COPY pixi.toml pixi.lock ./
 
-# --frozen: install exactly the records in pixi.lock (URLs and sha256s) without pixi re-deciding
-# whether the lock satisfies pixi.toml. That decision belongs to CI (`pixi lock --check`), not to
-# every image build; see README "Docker".
+# --locked: install exactly the records in pixi.lock (URLs and sha256s), and stop if pixi judges
+# the lock out of date for pixi.toml instead of re-solving. The lock is in pixi's own format and
+# CI checks it by pixi's rules, so an image can never be built from a lock that disagrees with
+# the manifest; see README "Docker".
 RUN --mount=type=cache,target=/root/.cache/rattler \
-    pixi install --frozen --environment "${PIXI_ENV}"
+    pixi install --locked --environment "${PIXI_ENV}"
 
 COPY . .
 
-# Same step as a native install; --frozen again, because `pixi run` would otherwise re-lock.
-RUN pixi run --frozen --environment "${PIXI_ENV}" postinstall
+# Same step as a native install; --locked again, because `pixi run` would otherwise re-lock.
+RUN pixi run --locked --environment "${PIXI_ENV}" postinstall
 
 # The runtime stage has no pixi: the activation script is generated here, and the entrypoint
 # sources it before running the container's command.
-RUN pixi shell-hook --frozen --environment "${PIXI_ENV}" --shell bash > /shell-hook.sh \
+RUN pixi shell-hook --locked --environment "${PIXI_ENV}" --shell bash > /shell-hook.sh \
     && { echo '#!/bin/bash'; cat /shell-hook.sh; echo 'exec "$@"'; } > /entrypoint.sh \
     && chmod 0755 /entrypoint.sh
 

@@ -48,44 +48,33 @@ def main(argv: list[str] | None = None) -> int:
     results = [measure(lock, env, plat, report.sizes, top=args.top) for env, plat in rows]
 
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "pypi_sizes": {
-                        "from_cache": report.from_cache,
-                        "fetched": report.fetched,
-                        "fetched_via_head": report.via_head,
-                        "notes": report.notes,
-                        "errors": report.errors,
-                    },
-                    "rows": [
-                        {
-                            "env": f.env,
-                            "platform": f.platform,
-                            "conda_bytes": f.conda_bytes,
-                            "pypi_bytes": f.pypi_bytes,
-                            "total_bytes": f.total,
-                            "lower_bound": bool(f.unknown),
-                            "unknown": f.unknown,
-                            "goal_bytes": GOALS.get((f.env, f.platform)),
-                            "top": [{"package": n, "bytes": b} for n, b in f.top],
-                        }
-                        for f in results
-                    ],
-                },
-                indent=2,
-            )
-        )
-        return 0
+        print(json.dumps(_as_json(report, results), indent=2))
+    else:
+        _print_table(report, results)
+    return 0
 
+
+def _as_json(report, results) -> dict:
+    return {
+        "pypi_sizes": {"from_cache": report.from_cache, "fetched": report.fetched,
+                       "fetched_via_head": report.via_head, "notes": report.notes, "errors": report.errors},
+        "rows": [{"env": f.env, "platform": f.platform, "lock_platform": f.lock_platform,
+                  "conda_bytes": f.conda_bytes, "pypi_bytes": f.pypi_bytes, "total_bytes": f.total,
+                  "lower_bound": bool(f.unknown), "unknown": f.unknown,
+                  "goal_bytes": GOALS.get((f.env, f.platform)),
+                  "top": [{"package": n, "bytes": b} for n, b in f.top]} for f in results],
+    }
+
+
+def _print_table(report, results) -> None:
     header = ("ENVIRONMENT", "PLATFORM", "CONDA GB", "PYPI GB", "TOTAL GB", "GiB")
-    print("{:<11} {:<10} {:>9} {:>8} {:>9} {:>6}  GOAL".format(*header))
+    print("{:<11} {:<13} {:>9} {:>8} {:>9} {:>6}  GOAL".format(*header))
     for f in results:
         goal = GOALS.get((f.env, f.platform))
         mark = "≥" if f.unknown else " "
         verdict = "" if goal is None else f"<= {_gb(int(goal))}: {'met' if f.total <= goal else 'MISSED'}"
         print(
-            f"{f.env:<11} {f.platform:<10} {_gb(f.conda_bytes):>9} {_gb(f.pypi_bytes):>8} "
+            f"{f.env:<11} {f.platform:<13} {_gb(f.conda_bytes):>9} {_gb(f.pypi_bytes):>8} "
             f"{mark}{_gb(f.total):>8} {f.total / 2**30:>6.2f}  {verdict}"
         )
     print()
@@ -101,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     for note in report.notes + report.errors[:10]:
         print(f"  fallback: {note}")
-    return 0
 
 
 if __name__ == "__main__":

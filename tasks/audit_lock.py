@@ -1,4 +1,4 @@
-"""Audit pixi.lock: hashes, coverage of pixi.toml, CUDA/CPU/MPS builds, and environments/ in sync.
+"""Audit pixi.lock: format 7, hashes, purls, coverage of pixi.toml, solve groups, CUDA/CPU/MPS builds, exports.
 
     pixi run audit-lock               # table of checks; exit 1 if any fails
     pixi run audit-lock --json        # the same as a JSON list (used by verify and CI)

@@ -5,7 +5,9 @@
 
 CKPT is any checkpoint coaxial-train wrote (``checkpoints/last.ckpt`` or a ``best-...ckpt``):
 its run folder supplies the voice name, quality, phoneme map and sample sentence. A checkpoint
-outside a run folder gets piper's default phoneme map and ``--espeak-voice`` (default en-us).
+outside a run folder (piper.train's, or a published Piper checkpoint read by
+utils.voice.published_checkpoint) gets piper's default phoneme map and ``--espeak-voice``
+(default en-us). Files are named as ``pixi run train`` names them (e.g. ``en_US-me-medium``).
 Default output: ``outputs/<voice-name>-<checkpoint name>/``.
 
 Exit codes: 0 voice written; 1 export or synthesis failed; 2 bad input (unreadable or non-Piper
@@ -38,25 +40,21 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
 
     from utils.voice.checkpoint_export import export_checkpoint, run_settings, safe_stem
-    from utils.voice.checkpoints import CheckpointError, load_checkpoint_safely
+    from utils.voice.checkpoints import CheckpointError
+    from utils.voice.voice_naming import NamingError
 
     name = args.voice_name
     if name is not None and (not name or any(ch in name for ch in '/\\:*?"<>|') or name.startswith(".")):
         print(f"error: --voice-name {name!r}: use letters, digits, '-' or '_' (it names files)", file=sys.stderr)
         return 2
     source = Path(args.checkpoint)
-    try:
-        checkpoint = load_checkpoint_safely(source)
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     voice_name = name or run_settings(source).get("voice", {}).get("voice_name") or "voice"
     output = Path(args.output) if args.output else Path("outputs") / f"{voice_name}-{safe_stem(source)}"
-    print(f"exporting {source} as '{voice_name}' into {output}", file=sys.stderr, flush=True)
+    print(f"exporting {source} into {output}", file=sys.stderr, flush=True)
     try:
         voice = export_checkpoint(source, output, voice_name=voice_name, espeak_voice=args.espeak_voice,
-                                  sample_text=args.sample_text, checkpoint=checkpoint)
-    except CheckpointError as exc:
+                                  sample_text=args.sample_text)
+    except (CheckpointError, NamingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the CLI turns any failure into exit 1 with its reason

@@ -2,6 +2,8 @@
 
     pixi run train                                  # demo: bundled sample, ~10 batches, outputs/demo/
     pixi run train --dataset DIR --voice-name NAME  # your recordings -> outputs/NAME/
+    pixi run train --dataset DIR --voice-name anna --base en_US-lessac-medium --max-epochs 300
+                                                    # fine-tune -> outputs/anna/en_US-anna-medium.onnx
     python -m tasks.train --dataset DIR --validate-only
 
 Without --dataset it trains on the bundled sample (data/sample) on a short demo schedule
@@ -13,8 +15,9 @@ checkpoints/best-batch=N-val_mel=X.ckpt (--keep-best K) and exports from the bes
 options pass through as --trainer.NAME=VALUE (piper's model/data options as --model.NAME=VALUE /
 --data.NAME=VALUE).
 
-Exit codes: 0 voice trained (and exported); 1 runtime failure or stopped by SIGINT/SIGTERM
-(a checkpoint is saved; continue with --resume); 2 bad input (nothing written).
+Exit codes: 0 voice trained (and exported); 1 runtime failure (a base download failed or did not
+match its sha256, included) or stopped by SIGINT/SIGTERM (a checkpoint is saved; continue with
+--resume); 2 bad input (nothing written).
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sentence spoken into samples/ while training and into sample.wav; repeat it, "
                             "or give a text file with one sentence per line")
     sched = parser.add_argument_group("schedule")
-    sched.add_argument("--max-steps", type=int, help="batches to train in total (demo: 10)")
+    sched.add_argument("--max-steps", type=int,
+                       help="batches to train in total (demo: 10); a fine-tune counts from zero, on top of its base")
     sched.add_argument("--max-epochs", type=int, help="epochs to train (default 1000 without --max-steps)")
     sched.add_argument("--batch-size", type=int, help="clips per batch (default 16; demo 2)")
     sched.add_argument("--segment-size", type=int, help="audio samples per training slice, multiple of 256 "
@@ -67,8 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     device.add_argument("--num-nodes", type=int, help="machines (Lightning DDP; set MASTER_ADDR, NODE_RANK)")
     run = parser.add_argument_group("run")
     run.add_argument("--resume", action="store_true", help="continue from --output's checkpoints/last.ckpt")
-    run.add_argument("--finetune", metavar="CKPT",
-                     help="start from an existing Piper checkpoint (weights only)")
+    base = parser.add_argument_group("fine-tune from a base (weights only; the base fixes network and sample rate)")
+    base.add_argument("--base", metavar="NAME", help="a pinned base from data/base_checkpoints.toml, e.g. "
+                                                      "en_US-lessac-medium (downloaded, checked, cached)")
+    base.add_argument("--base-url", metavar="URL", help="any base checkpoint over http(s); needs --base-sha256")
+    base.add_argument("--base-sha256", metavar="HEX", help="sha256 the --base-url file must have")
+    base.add_argument("--base-speaker", type=int, metavar="N",
+                      help="for a multi-speaker base: start from speaker N as a single-speaker voice")
+    base.add_argument("--finetune", metavar="CKPT", help="a local Piper checkpoint (published piper_train, "
+                                                         "piper.train or coaxial-train)")
+    voice.add_argument("--language", metavar="CODE", help="language code of the voice, e.g. en_US (default: "
+                                                          "from --espeak-voice); names the files like "
+                                                          "published voices: <CODE>-<voice-name>-<quality>")
     run.add_argument("--no-export", action="store_true", help="skip ONNX export and the spoken sample")
     run.add_argument("--quiet", action="store_true", help="no training progress bar")
     from utils.voice.watch import add_arguments

@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default=None, help="Lightning precision, e.g. 32-true, bf16-mixed")
     args = parser.parse_args(argv)
 
+    from utils.checks import format_table
     from utils.machine.precision_policy import ACCELERATORS, PRECISIONS
-    from utils.machine.verify_checks import format_table, run_checks
+    from utils.machine.verify_checks import run_checks
 
     if args.accelerator is not None and args.accelerator.lower() not in ACCELERATORS:
         print(f"error: --accelerator {args.accelerator!r}: use one of {', '.join(ACCELERATORS)}",
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"checks": [c.as_dict() for c in checks]}, indent=2))
+        print(json.dumps({"checks": [c.to_dict() for c in checks]}, indent=2))
     else:
         print(format_table(checks))
     return 1 if any(c.status == "fail" for c in checks) else 0

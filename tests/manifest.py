@@ -19,12 +19,24 @@ def environment_features(manifest: dict) -> dict[str, list[str]]:
     return envs
 
 
+def workspace_platforms(manifest: dict) -> dict[str, dict]:
+    """Platform name -> {"subdir", "cuda"}: bare subdirs and pixi 0.77's rich entries
+    (`{ name = "linux-64-cuda", platform = "linux-64", cuda = "12.8" }`) alike."""
+    out = {}
+    for entry in manifest["workspace"]["platforms"]:
+        if isinstance(entry, str):
+            out[entry] = {"subdir": entry, "cuda": None}
+        else:
+            out[entry["name"]] = {"subdir": entry["platform"], "cuda": entry.get("cuda")}
+    return out
+
+
 def environment_platforms(manifest: dict) -> dict[str, list[str]]:
-    """Workspace platforms narrowed by every feature that names its own."""
+    """Workspace platform names narrowed by every feature that names its own."""
     features = manifest.get("feature", {})
     out = {}
     for env, feats in environment_features(manifest).items():
-        plats = list(manifest["workspace"]["platforms"])
+        plats = list(workspace_platforms(manifest))
         for f in feats:
             fp = features.get(f, {}).get("platforms")
             if fp is not None:

@@ -7,18 +7,26 @@ test time: a command that names a pixi task the manifest does not define fails h
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
-from manifest import all_tasks, environment_platforms, load_manifest
+from dockerfile_parser import (
+    Dockerfile,
+    Stage,
+    env_values,
+    option,
+    parse_dockerfile,
+    pixi_invocations,
+    read_instructions,
+    run_commands,
+)
+from manifest import all_tasks, environment_platforms, load_manifest, workspace_platforms
 
 from utils.lock.lockfile import load_lock
 
@@ -28,11 +36,16 @@ COMPOSE = ROOT / "compose.yaml"
 DOCKERIGNORE = ROOT / ".dockerignore"
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 ENV_PREFIX = "/app/.pixi/envs/"
+# Docker platforms and the lock subdir whose packages pixi installs there.
+DOCKER_PLATFORMS = {"linux/amd64": "linux-64", "linux/arm64": "linux-aarch64"}
+SETUP_PIXI_SHA = "f00437f565399d418b0acc85936d12c1fb668347"  # v0.10.1, as pixi's own workflows pin it
 # GitHub-hosted runner labels and the pixi platform each one is.
 RUNNER_PLATFORMS = {
     "ubuntu-latest": "linux-64",
     "ubuntu-24.04": "linux-64",
     "ubuntu-22.04": "linux-64",
+    "ubuntu-24.04-arm": "linux-aarch64",
+    "ubuntu-22.04-arm": "linux-aarch64",
     "macos-14": "osx-arm64",
     "macos-15": "osx-arm64",
     "macos-latest": "osx-arm64",
@@ -40,130 +53,6 @@ RUNNER_PLATFORMS = {
     "windows-2022": "win-64",
     "windows-2025": "win-64",
 }
-
-
-# --- a small Dockerfile reader -------------------------------------------------------------------
-
-
-@dataclass
-class Instruction:
-    keyword: str  # upper case: FROM, RUN, COPY ...
-    args: str  # everything after the keyword, continuation lines joined
-    line: int  # 1-based line where the instruction starts
-
-    def exec_form(self) -> list[str] | None:
-        """The JSON array of an exec-form RUN/CMD/ENTRYPOINT, or None for shell form."""
-        try:
-            value = json.loads(self.args)
-        except json.JSONDecodeError:
-            return None
-        return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-
-@dataclass
-class Dockerfile:
-    global_args: dict[str, str | None]
-    stages: list[Stage]
-
-    def stage(self, name: str) -> Stage:
-        for stage in self.stages:
-            if stage.name == name:
-                return stage
-        raise AssertionError(f"Dockerfile has no stage named {name!r}")
-
-
-def read_instructions(text: str) -> list[Instruction]:
-    """Joins backslash continuations and drops comment lines (also inside a continuation, as
-    Docker does). A comment after an instruction on the same line is NOT a comment to Docker;
-    it stays part of the arguments, which is what makes `ENTRYPOINT [...]  # x` shell form."""
-    out: list[Instruction] = []
-    parts: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if not parts:
-            start = number
-        if stripped.endswith("\\"):
-            parts.append(stripped[:-1].strip())
-            continue
-        parts.append(stripped)
-        keyword, _, args = " ".join(p for p in parts if p).partition(" ")
-        out.append(Instruction(keyword.upper(), args.strip(), start))
-        parts = []
-    if parts:
-        raise AssertionError(f"Dockerfile line {start}: continuation runs past the end of the file")
-    return out
-
-
-def parse_dockerfile(text: str) -> Dockerfile:
-    global_args: dict[str, str | None] = {}
-    stages: list[Stage] = []
-    for ins in read_instructions(text):
-        if ins.keyword == "FROM":
-            words = [w for w in ins.args.split() if not w.startswith("--")]
-            name = words[2] if len(words) == 3 and words[1].lower() == "as" else None
-            stages.append(Stage(base=words[0], name=name))
-        elif not stages:
-            assert ins.keyword == "ARG", f"Dockerfile line {ins.line}: only ARG may precede FROM"
-            key, _, default = ins.args.partition("=")
-            global_args[key.strip()] = default.strip() or None
-        else:
-            stages[-1].instructions.append(ins)
-    return Dockerfile(global_args, stages)
-
-
-def run_commands(stage: Stage) -> list[str]:
-    """Shell text of each RUN, without BuildKit flags such as --mount."""
-    commands = []
-    for ins in stage.all("RUN"):
-        form = ins.exec_form()
-        if form is not None:
-            commands.append(shlex.join(form))
-        else:
-            commands.append(re.sub(r"^(--\S+\s+)+", "", ins.args))
-    return commands
-
-
-def env_values(stage: Stage) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for ins in stage.all("ENV"):
-        for token in shlex.split(ins.args):
-            key, sep, value = token.partition("=")
-            if sep:
-                values[key] = value
-    return values
-
-
-def pixi_invocations(commands: list[str], subcommand: str) -> list[list[str]]:
-    """Every `pixi <subcommand> ...` inside the given shell commands, as argument lists."""
-    found = []
-    for command in commands:
-        for piece in re.split(r"&&|\|\||;|\|", command):
-            words = shlex.split(piece.split(">")[0])
-            if words[:2] == ["pixi", subcommand]:
-                found.append(words[2:])
-    return found
-
-
-def option(args: list[str], long: str, short: str | None = None) -> str | None:
-    for i, word in enumerate(args):
-        if word in (long, short) and i + 1 < len(args):
-            return args[i + 1]
-        if word.startswith(long + "="):
-            return word.split("=", 1)[1]
-    return None
 
 
 # --- pixi.toml and friends, read at test time ----------------------------------------------------
@@ -222,8 +111,17 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text))
 
 
-def linux_environments() -> set[str]:
-    return {env for env, platforms in environment_platforms(manifest()).items() if "linux-64" in platforms}
+def environment_subdirs() -> dict[str, set[str]]:
+    """Environment -> the subdirs of its platforms (cuda12's linux-64-cuda is linux-64)."""
+    platforms = workspace_platforms(manifest())
+    return {env: {platforms[p]["subdir"] for p in names} for env, names in environment_platforms(manifest()).items()}
+
+
+def linux_environments(subdir: str = "linux-64") -> set[str]:
+    """Environments pixi.toml declares for `subdir` and pixi.lock locks for it."""
+    lock = load_lock(ROOT / "pixi.lock")
+    declared = {env for env, subdirs in environment_subdirs().items() if subdir in subdirs}
+    return {env for env in declared if subdir in lock.subdirs(env)}
 
 
 @pytest.fixture(scope="module")
@@ -264,10 +162,10 @@ def test_reader_joins_continuations_and_skips_comment_lines_inside_them():
         "ARG PIXI_ENV=cpu\nFROM x:1 AS build\nARG PIXI_ENV\n"
         "RUN --mount=type=cache,target=/c \\\n"
         "    # a comment line\n"
-        '    pixi install --frozen -e "${PIXI_ENV}"\n'
+        '    pixi install --locked -e "${PIXI_ENV}"\n'
     )
     assert parsed.global_args == {"PIXI_ENV": "cpu"}
-    assert run_commands(parsed.stage("build")) == ['pixi install --frozen -e "${PIXI_ENV}"']
+    assert run_commands(parsed.stage("build")) == ['pixi install --locked -e "${PIXI_ENV}"']
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------
@@ -315,7 +213,8 @@ def test_every_pixi_call_installs_from_the_lock_without_relocking(dockerfile):
     ]
     assert {sub for sub, _ in calls} == {"install", "run", "shell-hook"}, calls
     for sub, args in calls:
-        assert "--frozen" in args or "--locked" in args, f"pixi {sub} {args} may rewrite pixi.lock"
+        # --locked: install the lock as is, and fail (never re-solve) if pixi judges it out of date.
+        assert "--locked" in args and "--frozen" not in args, f"pixi {sub} {args}: use --locked"
         assert option(args, "--environment", "-e") == "${PIXI_ENV}", f"pixi {sub} {args}"
 
 
@@ -325,7 +224,8 @@ def test_install_keeps_the_package_cache_in_a_cache_mount(dockerfile):
 
 
 def test_cuda_override_is_set_for_the_build_only_and_meets_the_cuda12_requirement(dockerfile):
-    required = manifest()["feature"]["cuda12"]["system-requirements"]["cuda"]
+    platforms = workspace_platforms(manifest())
+    required = max((platforms[p]["cuda"] for p in environment_platforms(manifest())["cuda12"]), key=version_tuple)
     override = env_values(dockerfile.stage("build")).get("CONDA_OVERRIDE_CUDA")
     assert override, "build stage must set CONDA_OVERRIDE_CUDA to install cuda12 on a GPU-less builder"
     assert version_tuple(override) >= version_tuple(required), (override, required)
@@ -360,6 +260,18 @@ def test_default_environment_arg_is_a_linux_environment_of_pixi_toml(dockerfile)
         env = build_arg_default(dockerfile, stage)
         assert env, f"stage {stage.name} does not declare ARG PIXI_ENV"
         assert env in linux_environments(), f"PIXI_ENV={env} is not a linux-64 environment of pixi.toml"
+
+
+def test_arm64_build_argument_names_an_environment_locked_for_linux_aarch64(dockerfile):
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    documented = re.findall(r"docker buildx build --platform linux/arm64 --build-arg PIXI_ENV=(\S+)", text)
+    assert documented, "Dockerfile does not document its linux/arm64 build"
+    assert set(documented) <= linux_environments("linux-aarch64"), documented
+    assert "cuda12" not in linux_environments("linux-aarch64")
+    # pixi installs the platform it runs on: a FROM pinned to one architecture would defeat that.
+    for ins in read_instructions(text):
+        if ins.keyword == "FROM":
+            assert "--platform" not in ins.args, f"Dockerfile line {ins.line}: FROM pins a platform"
 
 
 def test_runtime_gets_the_environment_at_the_path_it_was_installed_to(dockerfile):
@@ -408,15 +320,15 @@ def test_default_command_is_a_pixi_task(dockerfile):
 # --- compose.yaml --------------------------------------------------------------------------------
 
 
-def test_compose_has_exactly_the_cpu_and_gpu_profiles(compose):
+def test_compose_has_exactly_the_cpu_gpu_and_arm64_profiles(compose):
     profiles = {p for service in compose["services"].values() for p in service.get("profiles", [])}
-    assert profiles == {"cpu", "gpu"}
+    assert profiles == {"cpu", "gpu", "arm64"}
     for name, service in compose["services"].items():
         assert len(service.get("profiles", [])) == 1, f"service {name} must be in exactly one profile"
 
 
 def test_each_profile_has_a_verify_and_a_train_service(compose):
-    for profile in ("cpu", "gpu"):
+    for profile in ("cpu", "gpu", "arm64"):
         tasks = {
             task_for(service["command"])
             for service in compose["services"].values()
@@ -431,12 +343,20 @@ def test_compose_commands_are_tasks_of_pixi_toml(compose):
         assert task_for(command), f"compose service {name}: {command} matches no task in pixi.toml"
 
 
-def test_compose_builds_linux_environments_of_pixi_toml(compose):
+def test_compose_builds_environments_the_lock_solves_for_the_image_platform(compose):
     for name, service in compose["services"].items():
-        env = service["build"]["args"]["PIXI_ENV"]
-        assert env in linux_environments(), f"service {name}: PIXI_ENV={env}"
-        assert service["image"].endswith(":" + env), f"service {name}: image {service['image']}"
-        assert service.get("platform") == "linux/amd64", f"service {name}: the lock has linux-64 only"
+        env, platform = service["build"]["args"]["PIXI_ENV"], service.get("platform")
+        assert platform in DOCKER_PLATFORMS, f"service {name}: platform {platform} (pin one)"
+        subdir = DOCKER_PLATFORMS[platform]
+        assert env in linux_environments(subdir), f"service {name}: PIXI_ENV={env} is not locked for {subdir}"
+        suffix = "" if platform == "linux/amd64" else "-" + platform.split("/")[1]
+        assert service["image"].endswith(f":{env}{suffix}"), f"service {name}: image {service['image']}"
+
+
+def test_arm64_profile_builds_the_cpu_environment_for_linux_arm64(compose):
+    arm = {n: s for n, s in compose["services"].items() if "arm64" in s["profiles"]}
+    assert arm and all(s["platform"] == "linux/arm64" for s in arm.values())
+    assert {s["build"]["args"]["PIXI_ENV"] for s in arm.values()} == {"cpu"}
 
 
 def test_gpu_profile_reserves_nvidia_gpus_for_cuda12_and_cpu_profile_does_not(compose):
@@ -502,7 +422,15 @@ def test_workflow_runs_the_readme_test_command(workflow):
     assert readme.exists(), "README.md is missing"
     assert "pixi run test" in readme.read_text(encoding="utf-8"), "README.md does not give `pixi run test`"
     steps = [s.get("run", "") for _, s in workflow_steps(workflow)]
-    assert any(line.strip() == "pixi run test" for run in steps for line in run.splitlines())
+    assert any(task_for(line) == "test" for run in steps for line in run.splitlines() if line.strip())
+
+
+def test_workflow_runs_every_pixi_task_locked(workflow):
+    runs = [line for _, s in workflow_steps(workflow) for line in s.get("run", "").splitlines()]
+    pixi_runs = [line for line in runs if shlex.split(line)[:2] == ["pixi", "run"]]
+    assert pixi_runs
+    for line in pixi_runs:
+        assert "--locked" in shlex.split(line), f"`{line}` may re-solve pixi.lock; pass --locked"
 
 
 def test_workflow_pixi_runs_name_tasks_of_pixi_toml(workflow):
@@ -513,16 +441,19 @@ def test_workflow_pixi_runs_name_tasks_of_pixi_toml(workflow):
                 assert task_for(line) in tasks, f"job {job}: `{line}` names no task of pixi.toml"
 
 
-def test_workflow_pins_setup_pixi_and_the_pixi_version_pixi_toml_requires(workflow):
+def test_workflow_pins_setup_pixi_by_commit_and_the_pixi_version_pixi_toml_requires(workflow):
     setups = steps_using(workflow, "prefix-dev/setup-pixi")
     assert setups
     for step in setups:
-        assert re.fullmatch(r"prefix-dev/setup-pixi@v\d+\.\d+\.\d+", step["uses"]), step["uses"]
+        assert step["uses"] == f"prefix-dev/setup-pixi@{SETUP_PIXI_SHA}", step["uses"]
         assert step["with"]["pixi-version"] == "v" + requires_pixi_floor()
+    # The release the SHA is, for readers (YAML drops the comment, so read the text).
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert text.count(f"setup-pixi@{SETUP_PIXI_SHA} # v0.10.1") == len(setups)
 
 
 def test_workflow_tests_install_locked_on_every_platform_of_the_lock(workflow):
-    lock_platforms = set(load_lock(ROOT / "pixi.lock").platforms("default"))
+    lock_platforms = set(load_lock(ROOT / "pixi.lock").subdirs("default"))
     test_job = workflow["jobs"]["test"]
     runners = test_job["strategy"]["matrix"]["os"]
     assert {RUNNER_PLATFORMS[r] for r in runners} == lock_platforms, (runners, lock_platforms)
@@ -536,6 +467,33 @@ def test_workflow_checks_the_lock_and_builds_the_cpu_image(workflow):
     builds = steps_using(workflow, "docker/build-push-action")
     assert builds and builds[0]["with"]["build-args"].strip() == "PIXI_ENV=cpu"
     assert builds[0]["with"].get("push") is False
+
+
+def test_workflow_builds_the_arm64_image_and_runs_verify_in_it(workflow):
+    arm_jobs = {}
+    for name, job in workflow["jobs"].items():
+        builds = [s for s in job["steps"] if s.get("uses", "").startswith("docker/build-push-action@")]
+        if any("linux/arm64" in str(s["with"].get("platforms", "")) for s in builds):
+            arm_jobs[name] = (job, builds)
+    assert arm_jobs, "no job builds the linux/arm64 image"
+    for name, (job, builds) in arm_jobs.items():
+        native = RUNNER_PLATFORMS.get(job["runs-on"]) == "linux-aarch64"
+        emulated = any(s.get("uses", "").startswith("docker/setup-qemu-action@") for s in job["steps"])
+        assert native or emulated, f"job {name}: neither an arm64 runner nor QEMU"
+        env = builds[0]["with"]["build-args"].strip().removeprefix("PIXI_ENV=")
+        assert env in linux_environments("linux-aarch64"), f"job {name}: PIXI_ENV={env}"
+        runs = " ".join(s.get("run", "") for s in job["steps"])
+        services = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]
+        verify = [n for n, s in services.items() if task_for(s["command"]) == "verify" and "arm64" in s["profiles"]]
+        assert any(f"run --rm {n}" in runs for n in verify), f"job {name} never runs verify in the arm64 image"
+
+
+def test_readme_docker_table_lists_every_compose_profile_and_its_image(compose):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for service in compose["services"].values():
+        (profile,) = service["profiles"]
+        assert re.search(rf"^\| `{profile}` \| `{re.escape(service['image'])}`", readme, re.M), profile
+    assert re.search(r"^\| `cpu` \|.*linux-aarch64", readme, re.M), "README environment table lacks linux-aarch64"
 
 
 # --- hadolint ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import re
 
 import pytest
 from conftest import REPO_ROOT
-from manifest import all_tasks, environment_features, environment_platforms, load_manifest
+from manifest import all_tasks, environment_features, environment_platforms, load_manifest, workspace_platforms
 
 from utils.lock.lockfile import load_lock
 
@@ -25,20 +25,31 @@ def test_workspace_is_conda_forge_only_with_matching_schema_and_pixi_floor():
 
 def test_environments_are_the_ones_users_know_with_their_platforms():
     plats = environment_platforms(MANIFEST)
+    subdirs = {env: [workspace_platforms(MANIFEST)[p]["subdir"] for p in names] for env, names in plats.items()}
     assert set(plats) == {"default", "cpu", "cuda12", "osx-arm64"}
-    assert plats["cuda12"] == ["linux-64", "win-64"]
-    assert plats["cpu"] == ["linux-64", "win-64"]
-    assert plats["osx-arm64"] == ["osx-arm64"]
-    # default runs `pixi run train` without -e on every platform the workspace lists
-    assert plats["default"] == MANIFEST["workspace"]["platforms"]
+    assert subdirs["cuda12"] == ["linux-64", "win-64"]
+    assert subdirs["cpu"] == ["linux-64", "linux-aarch64", "win-64"]
+    assert subdirs["osx-arm64"] == ["osx-arm64"]
+    # default runs `pixi run train` without -e on every subdir the workspace lists, without CUDA
+    assert sorted(subdirs["default"]) == sorted({p["subdir"] for p in workspace_platforms(MANIFEST).values()})
+    assert not any(workspace_platforms(MANIFEST)[p]["cuda"] for p in plats["default"])
 
 
-def test_cuda12_requires_cuda_12_8_or_newer_for_rtx_50_series():
+def test_cuda12_runs_only_on_platforms_declaring_cuda_12_8_or_newer_for_rtx_50_series():
+    platforms = workspace_platforms(MANIFEST)
+    for name in environment_platforms(MANIFEST)["cuda12"]:
+        major, minor = map(int, platforms[name]["cuda"].split(".")[:2])
+        assert (major, minor) >= (12, 8), name
     cuda = MANIFEST["feature"]["cuda12"]
-    major, minor = map(int, cuda["system-requirements"]["cuda"].split(".")[:2])
-    assert (major, minor) >= (12, 8)
     assert cuda["dependencies"]["cuda-version"].startswith(">=12.8")
     assert cuda["dependencies"]["pytorch"]["build"].startswith("cuda")
+
+
+def test_manifest_uses_no_key_pixi_0_77_deprecates():
+    # [system-requirements] is deprecated since pixi 0.71 (CUDA is declared on the platform).
+    tables = [MANIFEST] + list(MANIFEST["feature"].values())
+    assert not [t for t in tables if "system-requirements" in t]
+    assert "project" not in MANIFEST, "[project] is the deprecated name of [workspace]"
 
 
 def test_every_environment_gets_python_pip_and_the_training_engine():
@@ -50,25 +61,41 @@ def test_every_environment_gets_python_pip_and_the_training_engine():
         assert "default" in feats, f"{env} drops the default feature (python, pip, piper-tts)"
 
 
-def test_torch_is_declared_only_as_conda_pytorch():
-    def pypi_tables(table):
-        yield table.get("pypi-dependencies", {})
-        for target in table.get("target", {}).values():
-            yield target.get("pypi-dependencies", {})
+def test_torch_is_a_pypi_dependency_only_for_linux_aarch64():
+    def pypi_tables(table, where):
+        yield where, table.get("pypi-dependencies", {})
+        for selector, target in table.get("target", {}).items():
+            yield f"{where}.target.{selector}", target.get("pypi-dependencies", {})
 
-    tables = list(pypi_tables(MANIFEST))
-    for feature in MANIFEST["feature"].values():
-        tables += list(pypi_tables(feature))
-    assert all("torch" not in t for t in tables)
+    tables = list(pypi_tables(MANIFEST, "workspace"))
+    for name, feature in MANIFEST["feature"].items():
+        tables += list(pypi_tables(feature, f"feature.{name}"))
+    assert [where for where, t in tables if "torch" in t] == ["feature.torch-portable.target.linux-aarch64"]
 
 
 @pytest.mark.parametrize("env", sorted(environment_platforms(MANIFEST)))
-def test_every_environment_and_platform_is_locked_with_pytorch(env):
-    locked = set(LOCK.platforms(env))
-    assert locked == set(environment_platforms(MANIFEST)[env])
-    for plat in locked:
-        names = {p.name for p in LOCK.packages(env, plat)}
-        assert {"python", "pip", "pytorch", "piper-tts"} <= names, (env, plat)
+def test_every_environment_and_platform_is_locked_with_one_torch(env):
+    declared = [workspace_platforms(MANIFEST)[p] for p in environment_platforms(MANIFEST)[env]]
+    assert sorted(LOCK.subdirs(env)) == sorted(p["subdir"] for p in declared)
+    for plat in declared:
+        lock_platform = LOCK.platform(LOCK.resolve_platform(env, plat["subdir"]))
+        assert lock_platform.cuda == plat["cuda"], (env, lock_platform)
+        names = {(p.kind, p.name) for p in LOCK.packages(env, plat["subdir"])}
+        assert {("conda", "python"), ("conda", "pip"), ("pypi", "piper-tts")} <= names, (env, plat)
+        torch = {n for n in names if n in {("conda", "pytorch"), ("pypi", "torch")}}
+        want = ("pypi", "torch") if plat["subdir"] == "linux-aarch64" else ("conda", "pytorch")
+        assert torch == {want}, (env, plat, torch)
+
+
+def test_linux_aarch64_is_locked_with_an_aarch64_cpu_torch_wheel_and_no_cuda():
+    for env in ("cpu", "default"):
+        packages = LOCK.packages(env, "linux-aarch64")
+        torch = [p for p in packages if p.kind == "pypi" and p.name == "torch"]
+        assert len(torch) == 1 and torch[0].version == "2.8.0"
+        assert re.fullmatch(r"torch-2\.8\.0-cp313-cp313-manylinux_\d+_\d+_aarch64\.whl", torch[0].filename)
+        cuda = [p.name for p in packages if re.match(r"(nvidia-|cuda-|libcu|triton|cudnn)", p.name.lower())]
+        assert not cuda, (env, cuda)
+        assert all(p.subdir in ("linux-aarch64", "noarch") for p in packages if p.kind == "conda"), env
 
 
 def test_every_locked_package_has_a_sha256_and_a_remote_url():

@@ -7,6 +7,7 @@
 - ``utils.voice``: voices (datasets, audio, the training run, checkpoints, export, reports).
   Uses torch, piper and Lightning.
 - ``utils.files``: atomic file writes and the cache root, used by all three.
+- ``utils.checks``: one check result and its table, for ``verify`` and ``audit-lock``.
 
 ``utils.patch_lightning`` keeps the old setup's entry point ``apply_runtime_patches()``.
 """

@@ -41,7 +41,8 @@ def _failures(checks, name: str) -> list:
 
 
 def _edit_env_list(text: str, env: str, platform: str, edit) -> str:
-    """Apply `edit` to the package-URL list of one environment/platform in pixi.lock text."""
+    """Apply `edit` to the package-URL list of one environment/platform (subdir) in pixi.lock text."""
+    platform = load_lock(DEFAULT_LOCK).resolve_platform(env, platform)  # cuda12's linux-64 is "p1"
     env_at = re.search(rf"^  {re.escape(env)}:\n", text, re.M).end()
     plat_at = text.index(f"      {platform}:\n", env_at) + len(f"      {platform}:\n")
     end = re.compile(r"^(?!      - )", re.M).search(text, plat_at).start()
@@ -55,7 +56,8 @@ def _url(lock, env, platform, name) -> str:
 def test_audit_passes_on_the_project_lock(capsys):
     assert audit_lock.main([]) == 0
     out = capsys.readouterr().out
-    for name in ("hashes", "coverage", "urls", "cuda", "cpu-only", "torch", "exports"):
+    for name in ("lock-version", "hashes", "coverage", "urls", "purls", "solve-group", "cuda", "cpu-only",
+                 "torch", "virtual-packages", "exports"):
         assert re.search(rf"^PASS\s+{name}\s", out, re.M), name
     assert "FAIL" not in out
 
@@ -63,23 +65,27 @@ def test_audit_passes_on_the_project_lock(capsys):
 def test_every_manifest_environment_and_platform_is_checked():
     checks = run_audit(DEFAULT_LOCK, MANIFEST, ENVIRONMENTS_DIR)
     scopes = {c.scope for c in checks if c.name == "coverage"}
-    assert {
-        "cuda12/linux-64",
-        "cuda12/win-64",
+    assert scopes == {
+        "cuda12/linux-64-cuda",
+        "cuda12/win-64-cuda",
         "cpu/linux-64",
+        "cpu/linux-aarch64",
         "cpu/win-64",
         "osx-arm64/osx-arm64",
         "default/linux-64",
+        "default/linux-aarch64",
         "default/osx-arm64",
         "default/win-64",
-    } <= scopes
-    assert {c.scope for c in checks if c.name == "cuda"} == {"cuda12/linux-64", "cuda12/win-64"}
+    }
+    assert {c.scope for c in checks if c.name == "cuda"} == {"cuda12/linux-64-cuda", "cuda12/win-64-cuda"}
+    assert {c.scope for c in checks if c.name == "virtual-packages"} == scopes
+    assert {c.scope for c in checks if c.name == "solve-group"} == {"solve-group default"}
 
 
 def test_json_output_lists_every_check(capsys):
     assert audit_lock.main(["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data and all(set(c) == {"name", "scope", "status", "detail"} for c in data)
+    assert data and all(set(c) == {"name", "scope", "status", "detail", "remedy"} for c in data)
     assert {c["status"] for c in data} <= {"pass", "skip"}
 
 
@@ -115,8 +121,8 @@ def test_cpu_pytorch_in_cuda12_fails_the_cuda_check(workspace, lock):
     (workspace / "pixi.lock").write_text(text)
     checks = _audit(workspace)
     (fail,) = _failures(checks, "cuda")
-    assert fail.scope == "cuda12/linux-64" and "CPU build" in fail.detail
-    assert [c.status for c in checks if c.name == "cuda" and c.scope == "cuda12/win-64"] == ["pass"]
+    assert fail.scope == "cuda12/linux-64-cuda" and "CPU build" in fail.detail
+    assert [c.status for c in checks if c.name == "cuda" and c.scope == "cuda12/win-64-cuda"] == ["pass"]
 
 
 def test_old_cuda_build_in_cuda12_fails_the_cuda_check(workspace, lock):
@@ -125,7 +131,7 @@ def test_old_cuda_build_in_cuda12_fails_the_cuda_check(workspace, lock):
     old = url.replace("cuda128", "cuda126").replace("cuda129", "cuda126")
     (workspace / "pixi.lock").write_text((workspace / "pixi.lock").read_text().replace(url, old))
     (fail,) = _failures(_audit(workspace), "cuda")
-    assert fail.scope == "cuda12/win-64" and "CUDA 12.6" in fail.detail
+    assert fail.scope == "cuda12/win-64-cuda" and "CUDA 12.6" in fail.detail
 
 
 def test_cuda_library_in_cpu_fails_naming_it(workspace, lock):
@@ -165,15 +171,13 @@ def test_file_url_fails(workspace, lock):
 
 def test_platform_in_manifest_but_not_locked_fails(workspace):
     manifest = workspace / "pixi.toml"
-    manifest.write_text(
-        manifest.read_text().replace(
-            'platforms = ["linux-64", "osx-arm64", "win-64"]',
-            'platforms = ["linux-64", "osx-arm64", "win-64", "osx-64"]',
-            1,
-        )
-    )
+    text = manifest.read_text()
+    text = text.replace('  "linux-aarch64",\n', '  "linux-aarch64",\n  "osx-64",\n', 1)
+    portable = 'platforms = ["linux-64", "linux-aarch64", "osx-arm64", "win-64"]'
+    assert portable in text
+    manifest.write_text(text.replace(portable, portable.replace('"win-64"', '"win-64", "osx-64"'), 1))
     fails = _failures(_audit(workspace), "coverage")
-    # osx-64 reaches only the environments whose features do not restrict platforms.
+    # osx-64 reaches only the environments whose features all allow it: default (torch-portable, dev).
     assert {c.scope for c in fails} == {"default/osx-64"}
 
 
@@ -196,3 +200,114 @@ def test_without_conda_lock_the_pip_pins_are_still_checked(workspace, monkeypatc
     edited.write_text(edited.read_text().replace("piper-tts==", "piper-tts==0", 1))
     (fail,) = _failures(_audit(workspace), "exports")
     assert edited.name in fail.detail
+
+
+# --- lock format 7 rules ------------------------------------------------------------------------
+
+
+def _record_span(text: str, url: str) -> tuple[int, int]:
+    """Start and end of the package record of `url` in pixi.lock text."""
+    start = re.search(rf"^- (conda|pypi): {re.escape(url)}\n", text, re.M).start()
+    nxt = re.compile(r"^- (conda|pypi): ", re.M).search(text, start + 1)
+    return start, (nxt.start() if nxt else len(text))
+
+
+def _main(ws: Path) -> int:
+    args = ["--lock", str(ws / "pixi.lock"), "--manifest", str(ws / "pixi.toml"), "--environments"]
+    return audit_lock.main(args + [str(ws / "environments")])
+
+
+def test_lock_version_6_fails_the_lock_version_rule_and_nothing_else_is_read(workspace, capsys):
+    lock_file = workspace / "pixi.lock"
+    lock_file.write_text(lock_file.read_text().replace("version: 7\n", "version: 6\n", 1))
+    checks = _audit(workspace)
+    assert [(c.name, c.status) for c in checks] == [("lock-version", "fail")]
+    assert "format 6" in checks[0].detail and "pixi lock" in checks[0].detail
+    assert _main(workspace) == 1
+    assert "lock-version (pixi.lock)" in capsys.readouterr().out
+
+
+def test_pytorch_without_its_torch_purl_fails_the_purls_rule(workspace, lock):
+    url = _url(lock, "cuda12", "linux-64", "pytorch")
+    text = (workspace / "pixi.lock").read_text()
+    start, end = _record_span(text, url)
+    record = re.sub(r"^  purls:\n(  - .*\n)+", "  purls: []\n", text[start:end], flags=re.M)
+    assert record != text[start:end]
+    (workspace / "pixi.lock").write_text(text[:start] + record + text[end:])
+    (fail,) = _failures(_audit(workspace), "purls")
+    assert "pkg:pypi/torch" in fail.detail and url.rsplit("/", 1)[-1] in fail.detail
+
+
+def test_conda_record_without_a_purls_key_fails_the_purls_rule(workspace, lock):
+    url = _url(lock, "cpu", "linux-64", "numpy")
+    text = (workspace / "pixi.lock").read_text()
+    start, end = _record_span(text, url)
+    record = re.sub(r"^  purls:\n(  - .*\n)+|^  purls: \[\]\n", "", text[start:end], flags=re.M)
+    assert record != text[start:end]
+    (workspace / "pixi.lock").write_text(text[:start] + record + text[end:])
+    (fail,) = _failures(_audit(workspace), "purls")
+    assert "without a `purls` key" in fail.detail and url.rsplit("/", 1)[-1] in fail.detail
+
+
+def test_two_files_for_one_package_in_a_solve_group_fail_the_solve_group_rule(workspace, lock):
+    # cpu gets another build of zstd than default on linux-64: a record that differs only in its build hash.
+    url = _url(lock, "cpu", "linux-64", "zstd")
+    other = re.sub(r"-h[0-9a-f]+_(\d+)\.conda$", r"-h0000000_\1.conda", url)
+    text = (workspace / "pixi.lock").read_text()
+    start, end = _record_span(text, url)
+    text = _edit_env_list(text, "cpu", "linux-64", lambda s: s.replace(url, other))
+    text += text[start:end].replace(url, other)
+    (workspace / "pixi.lock").write_text(text)
+    (fail,) = _failures(_audit(workspace), "solve-group")
+    assert fail.scope == "solve-group default"
+    assert "zstd on linux-64" in fail.detail and other.rsplit("/", 1)[-1] in fail.detail
+
+
+def test_cuda12_platform_without_cuda_fails_the_virtual_packages_rule(workspace):
+    text = (workspace / "pixi.lock").read_text()
+    alias = re.search(r"^- name: (p\d+)\n  subdir: linux-64\n  virtual-packages:\n  - __cuda=12\.8\n", text, re.M)
+    (workspace / "pixi.lock").write_text(text[: alias.end() - len("  - __cuda=12.8\n")] + text[alias.end() :])
+    fails = _failures(_audit(workspace), "virtual-packages")
+    assert [c.scope for c in fails] == ["cuda12/linux-64-cuda"]
+    assert "declares no __cuda" in fails[0].detail
+
+
+def test_cpu_platform_with_cuda_fails_the_virtual_packages_rule(workspace):
+    text = (workspace / "pixi.lock").read_text()
+    plain = "- name: win-64\n  virtual-packages:\n"
+    assert plain in text
+    (workspace / "pixi.lock").write_text(text.replace(plain, plain + "  - __cuda=12.8\n", 1))
+    fails = _failures(_audit(workspace), "virtual-packages")
+    assert {c.scope for c in fails} == {"cpu/win-64", "default/win-64"}
+
+
+def test_nvidia_wheel_on_linux_aarch64_fails_the_cpu_only_rule(workspace):
+    text = (workspace / "pixi.lock").read_text()
+    wheel = ("https://files.pythonhosted.org/packages/00/00/"
+             "nvidia_cublas_cu12-12.8.4.1-py3-none-manylinux_2_27_aarch64.whl")
+    text = _edit_env_list(text, "cpu", "linux-aarch64", lambda s: s + f"      - pypi: {wheel}\n")
+    text += f"- pypi: {wheel}\n  name: nvidia-cublas-cu12\n  version: 12.8.4.1\n  sha256: {'0f' * 32}\n"
+    (workspace / "pixi.lock").write_text(text)
+    (fail,) = _failures(_audit(workspace), "cpu-only")
+    assert fail.scope == "cpu/linux-aarch64" and "nvidia-cublas-cu12" in fail.detail
+
+
+def test_linux_aarch64_takes_a_pypi_cpu_torch_and_other_platforms_may_not(workspace, lock):
+    checks = _audit(workspace)
+    aarch64 = [c for c in checks if c.name == "torch" and c.scope.endswith("/linux-aarch64")]
+    assert [c.status for c in aarch64] == ["pass", "pass"] and all("aarch64" in c.detail for c in aarch64)
+    wheel = _url(lock, "cpu", "linux-aarch64", "torch")
+    text = _edit_env_list((workspace / "pixi.lock").read_text(), "cpu", "linux-64",
+                          lambda s: s + f"      - pypi: {wheel}\n")
+    (workspace / "pixi.lock").write_text(text)
+    (fail,) = _failures(_audit(workspace), "torch")
+    assert fail.scope == "cpu/linux-64" and "PyPI torch 2.8.0" in fail.detail
+
+
+def test_deprecated_system_requirements_are_refused_with_the_modern_form(workspace, capsys):
+    manifest = workspace / "pixi.toml"
+    manifest.write_text(manifest.read_text() + '\n[feature.cuda12.system-requirements]\ncuda = "12.8"\n')
+    with pytest.raises(ManifestError, match=r"deprecated since pixi 0\.71.*cuda = \"12\.8\""):
+        _audit(workspace)
+    assert _main(workspace) == 2
+    assert "system-requirements" in capsys.readouterr().err

@@ -11,8 +11,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from tasks import export_envs
+from utils.files import TEMP_GLOB
 from utils.lock.exports import (
-    ENVIRONMENTS_DIR,
     conda_lock_filename,
     render_exports,
     requirements_filename,
@@ -43,7 +43,8 @@ def exported(lock, tmp_path_factory) -> Path:
 
 
 def _env_platforms(lock):
-    return [(env, plat) for env in lock.environment_names() for plat in lock.platforms(env)]
+    """(environment, real subdir) for every locked pair: exports are keyed by subdir, never by "p1"."""
+    return [(env, plat) for env in lock.environment_names() for plat in lock.subdirs(env)]
 
 
 def test_committed_environments_match_the_lock():
@@ -57,8 +58,8 @@ def test_export_is_byte_for_byte_deterministic(lock):
 def test_conda_lock_parses_every_export_with_the_locked_packages(lock, exported):
     for env in lock.environment_names():
         parsed = parse_conda_lock_file(exported / conda_lock_filename(env))
-        assert sorted(parsed.metadata.platforms) == sorted(lock.platforms(env))
-        for plat in lock.platforms(env):
+        assert sorted(parsed.metadata.platforms) == sorted(lock.subdirs(env))
+        for plat in lock.subdirs(env):
             ours = {(p.kind.replace("pypi", "pip"), p.url, p.sha256) for p in lock.packages(env, plat)}
             theirs = {(d.manager, d.url, d.hash.sha256) for d in parsed.package if d.platform == plat}
             assert theirs == ours, f"{env}/{plat}"
@@ -72,7 +73,7 @@ def test_conda_lock_parses_every_export_with_the_locked_packages(lock, exported)
 def test_conda_lock_render_explicit_gives_a_full_file_for_every_platform(lock, exported, tmp_path):
     for env in lock.environment_names():
         _render_explicit(exported / conda_lock_filename(env), f"{env}-{{platform}}", tmp_path)
-        for plat in lock.platforms(env):
+        for plat in lock.subdirs(env):
             lines = (tmp_path / f"{env}-{plat}").read_text().splitlines()
             assert "@EXPLICIT" in lines
             packages = lock.packages(env, plat)
@@ -115,14 +116,41 @@ def test_pip_files_parse_and_pin_exactly_the_locked_wheels(lock, exported):
         assert pins == want, f"{env}/{plat}"
 
 
-def test_pip_files_never_pin_torch_because_conda_provides_it(lock, exported):
+def test_pip_files_pin_torch_only_on_linux_aarch64_where_conda_has_none(lock, exported):
     for env, plat in _env_platforms(lock):
         names = {
             ln.split("==")[0]
             for ln in (exported / requirements_filename(env, plat)).read_text().splitlines()
             if ln and not ln.startswith("#")
         }
-        assert "torch" not in names and "piper-tts" in names
+        assert ("torch" in names) == (plat == "linux-aarch64") and "piper-tts" in names, (env, plat)
+    assert (exported / requirements_filename("cpu", "linux-aarch64")).exists()
+    assert (exported / requirements_filename("default", "linux-aarch64")).exists()
+
+
+def test_cuda12_exports_use_the_real_subdirs_and_name_the_virtual_package(lock, exported, tmp_path):
+    # The lock calls cuda12's platforms p1/p2; conda users ask for linux-64 (the README's command).
+    assert sorted(lock.subdirs("cuda12")) == ["linux-64", "win-64"] != sorted(lock.platforms("cuda12"))
+    export = exported / conda_lock_filename("cuda12")
+    _render_explicit(export, "cuda12-{platform}", tmp_path, "--platform", "linux-64")
+    lines = (tmp_path / "cuda12-linux-64").read_text().splitlines()
+    conda = sorted(f"{p.url}#{p.md5}" for p in lock.packages("cuda12", "linux-64") if p.kind == "conda")
+    assert sorted(ln for ln in lines if ln.startswith("https://")) == conda
+    assert any("/linux-64/pytorch-2.8.0-cuda12" in ln for ln in lines)
+    for text in (export.read_text(), (exported / requirements_filename("cuda12", "win-64")).read_text()):
+        assert "__cuda >= 12.8" in text and "CONDA_OVERRIDE_CUDA=12.8" in text
+    assert "__cuda" not in (exported / conda_lock_filename("cpu")).read_text()
+
+
+def test_linux_aarch64_renders_conda_python_and_the_pypi_torch_wheel(lock, exported, tmp_path):
+    _render_explicit(exported / conda_lock_filename("cpu"), "cpu-{platform}", tmp_path, "--platform", "linux-aarch64")
+    lines = (tmp_path / "cpu-linux-aarch64").read_text().splitlines()
+    conda = [ln for ln in lines if ln.startswith("https://")]
+    assert conda and all("/linux-aarch64/" in ln or "/noarch/" in ln for ln in conda)
+    assert any("/linux-aarch64/python-3.13" in ln for ln in conda)
+    torch = [ln for ln in lines if ln.startswith("# pip torch @ ")]
+    assert len(torch) == 1 and "manylinux_2_28_aarch64.whl" in torch[0]
+    assert not [ln for ln in lines if ln.startswith("# pip nvidia-")]
 
 
 def test_check_names_each_stale_file_and_exits_1(exported, tmp_path, capsys):
@@ -148,17 +176,17 @@ def test_export_repairs_stale_files_and_removes_orphans(exported, tmp_path):
     assert export_envs.main(["--check", "--output", str(out)]) == 0
     assert not (out / "gone.linux-64.requirements.txt").exists()
     assert (out / "notes.md").read_text() == "not ours\n"
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(p.name for p in exported.iterdir()), "notes.md"])
+    assert not list(out.glob(TEMP_GLOB))
 
 
-def test_unreadable_lock_exits_2_naming_it_and_writes_nothing(tmp_path, capsys):
+def test_old_format_lock_exits_2_naming_it_and_the_relock_command_and_writes_nothing(tmp_path, capsys):
     bad = tmp_path / "pixi.lock"
-    bad.write_text(DEFAULT_LOCK.read_text().replace("version: 6", "version: 5", 1))
+    text = DEFAULT_LOCK.read_text()
+    assert text.startswith("version: 7\n")
+    bad.write_text(text.replace("version: 7", "version: 6", 1))
     out = tmp_path / "environments"
     assert export_envs.main(["--lock", str(bad), "--output", str(out)]) == 2
-    assert str(bad) in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert str(bad) in err and "pixi lock" in err
     assert not out.exists()
-
-
-def test_default_output_is_the_repository_environments_dir():
-    assert ENVIRONMENTS_DIR == DEFAULT_LOCK.parent / "environments"

@@ -54,11 +54,23 @@ def test_report_marks_lower_bounds_when_offline(tmp_path, capsys):
 def test_json_report_has_a_row_per_locked_environment_and_platform(lock, tmp_path, capsys):
     assert bench.main(["--offline", "--json", "--cache", str(tmp_path / "none.json")]) == 0
     data = json.loads(capsys.readouterr().out)
-    rows = {(r["env"], r["platform"]) for r in data["rows"]}
-    assert rows == {(e, p) for e in lock.environment_names() for p in lock.platforms(e)}
+    rows = {(r["env"], r["platform"], r["lock_platform"]) for r in data["rows"]}
+    # Rows name the real subdir (cuda12: linux-64) and keep the lock's name for it (p1).
+    assert rows == {(e, lock.platform(p).subdir, p) for e in lock.environment_names() for p in lock.platforms(e)}
     assert all(r["lower_bound"] for r in data["rows"])
     goals = {(r["env"], r["platform"]): r["goal_bytes"] for r in data["rows"] if r["goal_bytes"]}
     assert set(goals) == {("cpu", "linux-64"), ("cuda12", "linux-64")}
+
+
+def test_linux_aarch64_torch_counts_as_a_pypi_download(lock, tmp_path):
+    pkgs = lock.packages("cpu", "linux-aarch64")
+    torch = next(p for p in pkgs if p.kind == "pypi" and p.name == "torch")
+    cache = tmp_path / "sizes.json"
+    cache.write_text(json.dumps({p.sha256: 7 for p in pkgs if p.kind == "pypi"} | {torch.sha256: 10**8}))
+    fp = measure(lock, "cpu", "linux-aarch64", resolve_pypi_sizes(pkgs, cache_path=cache, fetch=False).sizes)
+    assert (fp.platform, fp.unknown) == ("linux-aarch64", [])
+    assert fp.top[0] == ("torch 2.8.0 (PyPI)", 10**8)
+    assert fp.conda_bytes == sum(p.size for p in pkgs if p.kind == "conda")
 
 
 @pytest.mark.slow

@@ -17,6 +17,9 @@ from utils.lock.venv_builder import lock_pins, lock_python_version
 LOCK = load_lock(REPO_ROOT / "pixi.lock")
 MARKERS = {
     "linux-64": {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64"},
+    "linux-aarch64": {
+        "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "aarch64"
+    },
     "win-64": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},
     "osx-arm64": {
         "sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"
@@ -24,7 +27,7 @@ MARKERS = {
 }
 
 
-@pytest.mark.parametrize("env,platform", [(e, p) for e in LOCK.environment_names() for p in LOCK.platforms(e)])
+@pytest.mark.parametrize("env,platform", [(e, p) for e in LOCK.environment_names() for p in LOCK.subdirs(e)])
 def test_locked_requirements_are_satisfied_by_the_lock(env, platform):
     pins = lock_pins(LOCK, env, platform)
     py = lock_python_version(LOCK, env, platform)

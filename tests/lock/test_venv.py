@@ -72,6 +72,22 @@ def test_planner_skips_backports_and_relaxes_pins_this_python_cannot_install():
     assert reasons["backport"].startswith("skipped")
 
 
+def test_pins_come_from_the_lock_platform_behind_a_subdir():
+    # cuda12's linux-64 is "p1" in the lock; its torch is conda's CUDA pytorch.
+    cuda = lock_pins(LOCK, "cuda12", "linux-64")
+    assert cuda["torch"].source == "conda:pytorch" and cuda["torch"].version == "2.8.0"
+    # linux-aarch64 takes PyPI's CPU wheel, and nothing from NVIDIA.
+    arm = lock_pins(LOCK, "default", "linux-aarch64")
+    assert arm["torch"].source == "pypi" and arm["torch"].version == "2.8.0"
+    assert not [n for n in arm if n.startswith(("nvidia-", "triton"))]
+
+
+def test_platform_not_locked_for_the_environment_exits_2_naming_what_is(tmp_path, capsys):
+    assert venv_task.main([str(tmp_path / "v"), "--environment", "cuda12", "--platform", "osx-arm64"]) == 2
+    assert "locked: linux-64 (p1), win-64 (p2)" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
+
+
 def test_unreadable_lock_exits_2_and_names_it(tmp_path, capsys):
     bad = tmp_path / "pixi.lock"
     bad.write_text("version: 6\nenvironments:\n  default\n")
@@ -88,7 +104,7 @@ def test_new_venv_from_a_lock_installs_its_pins_and_records_them(tmp_path):
     python = next(p for p in packages if p.kind == "conda" and p.name == "python")
     wheel = next(p for p in packages if p.kind == "pypi" and not p.requires_dist and p.url.endswith("py3-none-any.whl"))
     lock_text = "\n".join([
-        "version: 6", "environments:", "  default:", "    packages:", f"      {plat}:",
+        "version: 7", "platforms:", f"- name: {plat}", "environments:", "  default:", "    packages:", f"      {plat}:",
         f"      - conda: {python.url}", f"      - pypi: {wheel.url}", "packages:",
         f"- conda: {python.url}", f"  sha256: {python.sha256}", "  depends:", "  - libzlib",
         f"- pypi: {wheel.url}", f"  name: {wheel.name}", f"  version: {wheel.version}", f"  sha256: {wheel.sha256}",
@@ -98,6 +114,7 @@ def test_new_venv_from_a_lock_installs_its_pins_and_records_them(tmp_path):
     assert venv_task.main([str(target), "--lock", str(tmp_path / "pixi.lock")]) == 0
     record = json.loads((target / RECORD_NAME).read_text())
     assert record["installed"] == {normalize_name(wheel.name): wheel.version}
+    assert (record["platform"], record["lock_platform"]) == (plat, plat)
     assert record["deviations"] == []
     # a second run updates in place and changes nothing
     assert venv_task.main([str(target), "--lock", str(tmp_path / "pixi.lock")]) == 0

@@ -15,7 +15,7 @@ from utils.machine import verify_checks
 from utils.machine.hardware import Hardware
 
 PLATFORM = current_platform()
-needs_locked_platform = pytest.mark.skipif(PLATFORM not in load_lock(DEFAULT_LOCK).platforms("default"),
+needs_locked_platform = pytest.mark.skipif(PLATFORM not in load_lock(DEFAULT_LOCK).subdirs("default"),
                                            reason=f"pixi.lock has no default environment for {PLATFORM}")
 
 
@@ -90,12 +90,11 @@ def test_table_prints_the_remedy_under_each_failure(tmp_path, capsys):
     assert "-> run `pixi run lock`" in out
 
 
-@needs_locked_platform
-def test_pixi_environment_is_compared_package_by_package(tmp_path):
-    # A FAKE pixi prefix (pixi is not installable here) populated exactly as the lock says.
-    packages = load_lock(DEFAULT_LOCK).packages("default", PLATFORM)
-    meta = tmp_path / "conda-meta"
-    site = tmp_path / "lib" / "python3.13" / "site-packages"
+def _fake_pixi_prefix(prefix: Path, env_name: str, platform: str) -> verify_checks.Environment:
+    """A FAKE pixi prefix (pixi is not installable here) populated exactly as the lock says."""
+    packages = load_lock(DEFAULT_LOCK).packages(env_name, platform)
+    meta = prefix / "conda-meta"
+    site = prefix / "lib" / "python3.13" / "site-packages"
     meta.mkdir()
     site.mkdir(parents=True)
     for pkg in packages:
@@ -107,9 +106,27 @@ def test_pixi_environment_is_compared_package_by_package(tmp_path):
             info.mkdir()
             (info / "METADATA").write_text(
                 f"Metadata-Version: 2.1\nName: {pkg.name}\nVersion: {pkg.version}\n\n")
-    environ = {"PIXI_ENVIRONMENT_NAME": "default", "CONDA_PREFIX": str(tmp_path)}
-    env = verify_checks.detect_environment(environ=environ)
+    env = verify_checks.detect_environment(environ={"PIXI_ENVIRONMENT_NAME": env_name, "CONDA_PREFIX": str(prefix)})
     assert env.kind == "pixi"
+    return env
+
+
+@pytest.mark.parametrize("env_name,platform", [("cuda12", "linux-64"), ("cpu", "linux-aarch64")])
+def test_drift_finds_the_lock_platform_behind_the_machine_subdir(tmp_path, env_name, platform):
+    # cuda12's linux-64 is "p1" in the lock; linux-aarch64's torch is a PyPI wheel.
+    env = _fake_pixi_prefix(tmp_path, env_name, platform)
+    [ok] = verify_checks.check_drift(env, DEFAULT_LOCK, platform)
+    assert ok.status == "pass" and f"[{env_name} / {platform}]" in ok.detail, ok.detail
+    torch = next(tmp_path.glob("conda-meta/pytorch-*.json"), None) or next(tmp_path.rglob("torch-*.dist-info"))
+    shutil.rmtree(torch) if torch.is_dir() else torch.unlink()
+    [bad] = verify_checks.check_drift(env, DEFAULT_LOCK, platform)
+    assert bad.status == "fail" and ("pytorch (conda)" in bad.detail or "torch (pypi)" in bad.detail)
+
+
+@needs_locked_platform
+def test_pixi_environment_is_compared_package_by_package(tmp_path):
+    env = _fake_pixi_prefix(tmp_path, "default", PLATFORM)
+    meta = tmp_path / "conda-meta"
     [ok] = verify_checks.check_drift(env, DEFAULT_LOCK, PLATFORM)
     assert ok.status == "pass", ok.detail
 

@@ -79,8 +79,9 @@ def test_keeps_last_plus_the_best_and_exports_from_the_best(watched_run):
     assert summary["best"]["step"] == best[0].step and best[0].step in (3, 6)
     assert summary["exported_from"]["from"] == "best" and summary["exported_from"]["step"] == best[0].step
     assert f"batch {best[0].step}" in (output / "report.html").read_text(encoding="utf-8")
-    config = json.loads((output / "voice.onnx.json").read_text(encoding="utf-8"))
-    assert config["dataset"] == "voice" and config["audio"]["sample_rate"] == 16000
+    name = summary["files"]["voice config"]
+    config = json.loads((output / name).read_text(encoding="utf-8"))
+    assert config["dataset"] == name.removesuffix(".onnx.json") and config["audio"]["sample_rate"] == 16000
 
 
 def test_long_clips_are_left_out_and_listed(watched_run):
@@ -112,8 +113,10 @@ def test_export_task_re_exports_a_checkpoint_of_the_run(watched_run, tmp_path, c
     again = tmp_path / "again"
     assert export_main([str(output / "checkpoints" / "last.ckpt"), "--output", str(again)]) == 0
     assert "(batch 7)" in capsys.readouterr().out
-    config = json.loads((again / "voice.onnx.json").read_text(encoding="utf-8"))
-    trained = json.loads((output / "voice.onnx.json").read_text(encoding="utf-8"))
+    summary = json.loads((output / "summary.json").read_text(encoding="utf-8"))
+    name = summary["files"]["voice config"]
+    config = json.loads((again / name).read_text(encoding="utf-8"))  # named as the training named it
+    trained = json.loads((output / name).read_text(encoding="utf-8"))
     assert config["phoneme_id_map"] == trained["phoneme_id_map"] and config["audio"] == trained["audio"]
     audio, rate = _wav(again / "sample.wav")
     assert rate == 16000 and np.sqrt(np.mean(audio**2)) > 0.01

@@ -1,135 +1,42 @@
 """Audit of pixi.lock against pixi.toml and the promises each environment makes.
 
 Checks (each names the environment/platform and the package at fault):
-- hashes     every package record carries a sha256
-- coverage   every environment x platform that pixi.toml implies is locked, and nothing else is
-- urls       every package comes from https (no file:// or local paths, which only work on one machine)
-- cuda       CUDA environments (a feature with system-requirements.cuda) hold a conda-forge CUDA
-             build of pytorch for CUDA >= 12.8 (sm_120 / RTX 50-series) and cuda-version >= 12.8
-- cpu-only   every other environment holds no CUDA library (cuda-*, libcu*, nccl, cudnn, CUDA
-             pytorch builds, nvidia-* PyPI wheels)
-- torch      torch comes from conda-forge only (no PyPI torch beside conda's pytorch); on osx-arm64
-             it is conda-forge's osx-arm64 build, which includes MPS
-- exports    environments/ equals what `pixi run export-envs` would write now
+- lock-version      the lock is format 7 (what pixi 0.77 reads and writes; `pixi lock --check` rewrites
+                    any other); nothing else is read from an older lock
+- hashes            every package record carries a sha256
+- urls              every package comes from https (no file:// or local paths, which only work on one machine)
+- purls             every conda record has a `purls` key and every pytorch build says pkg:pypi/torch; without
+                    them pixi takes the conda name as the PyPI name and finds `torch` unmet
+- coverage          every environment x platform that pixi.toml implies is locked, and nothing else is
+                    (lock platforms matched to pixi.toml's by subdir and CUDA, as pixi matches aliases)
+- solve-group       the environments of one solve group lock the same URL for a package on a platform
+- torch, cuda, cpu-only, virtual-packages: per environment x platform, see utils.lock.audit_checks
+- exports           environments/ equals what `pixi run export-envs` would write now
 
-API: run_audit(lock_path, manifest_path, environments_dir) -> list[Check]; read_manifest_plan(path).
+API: run_audit(lock_path, manifest_path, environments_dir) -> list[Check]; format_table(checks).
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from utils.lock.lockfile import Lock, LockError, Package, load_lock
+from utils.checks import FAIL, PASS, SKIP, Check, format_table
+from utils.lock.audit_checks import check_platform, rule
+from utils.lock.lockfile import LOCK_VERSION, RELOCK, Lock, LockError, LockVersionError, load_lock
+from utils.lock.manifest_plan import EnvPlan, ManifestError, ManifestPlatform, read_manifest_plan
 
-# CUDA 12.8 is the first toolkit with sm_120 kernels (Blackwell, RTX 50-series).
-MIN_CUDA = (12, 8)
-_CUDA_CONDA = re.compile(
-    r"^(cuda-.*|libcu.*|libnvjitlink.*|libnpp.*|libnvjpeg.*|nccl|cudnn|libcudnn.*|"
-    r"libcudss.*|libmagma.*|cutensor|libcutensor.*|cudatoolkit|nvidia-.*)$"
-)
-_CUDA_PYPI = re.compile(r"^(nvidia-.*|cupy-cuda.*|triton)$")
-
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+__all__ = ["Check", "ManifestError", "format_table", "read_manifest_plan", "run_audit"]
 
 
-class ManifestError(ValueError):
-    """pixi.toml cannot be read as the audit needs it; the message names the file and the fix."""
+def _listed(items: list[str], limit: int = 6) -> str:
+    return ", ".join(items[:limit]) + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
 
 
-@dataclass
-class Check:
-    name: str  # "hashes", "coverage", "urls", "cuda", "cpu-only", "torch", "exports"
-    scope: str  # "cpu/linux-64", "pixi.lock", "environments/"
-    status: str  # pass / fail / skip
-    detail: str
-
-    @property
-    def ok(self) -> bool:
-        return self.status != FAIL
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# --------------------------------------------------------------------------- manifest
-@dataclass
-class EnvPlan:
-    platforms: list[str]
-    cuda: str | None  # system-requirements.cuda of one of its features
-
-
-def read_manifest_plan(path: Path) -> dict[str, EnvPlan]:
-    """Environment -> platforms (workspace platforms ∩ each feature's platforms) and CUDA requirement."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: no such file; pass --manifest PATH to the pixi.toml") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
-    ws = data.get("workspace") or data.get("project")
-    if not isinstance(ws, dict) or not isinstance(ws.get("platforms"), list):
-        raise ManifestError(f"{path}: needs [workspace] with `platforms = [...]`")
-    features = data.get("feature") or {}
-
-    def feature(name: str, env: str) -> dict:
-        if name not in features:
-            raise ManifestError(
-                f"{path}: environment {env!r} uses feature {name!r}, which no [feature.{name}] "
-                "table defines; add the table or remove the name"
-            )
-        return features[name]
-
-    plan = {}
-    envs = data.get("environments") or {}
-    for env, spec in envs.items():
-        names = spec if isinstance(spec, list) else (spec or {}).get("features", [])
-        feats = [feature(n, env) for n in names]
-        platforms = list(ws["platforms"])
-        for f in feats:
-            if f.get("platforms") is not None:
-                platforms = [p for p in platforms if p in f["platforms"]]
-        cuda = next(
-            (
-                (f.get("system-requirements") or {}).get("cuda")
-                for f in feats
-                if (f.get("system-requirements") or {}).get("cuda")
-            ),
-            None,
-        )
-        plan[env] = EnvPlan(platforms=platforms, cuda=cuda)
-    plan.setdefault("default", EnvPlan(platforms=list(ws["platforms"]), cuda=None))
-    return plan
-
-
-# --------------------------------------------------------------------------- package classification
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", text)[:2])
-
-
-def torch_cuda_version(pkg: Package) -> tuple[int, int] | None:
-    """(12, 9) for a conda-forge build string like 'cuda129_mkl_py313_...'; None for CPU builds."""
-    m = re.match(r"cuda(\d+)(\d)_", pkg.build or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def is_cuda_library(pkg: Package) -> bool:
-    if pkg.kind == "conda":
-        if pkg.name in ("pytorch", "libtorch", "pytorch-gpu"):
-            return (pkg.build or "").startswith("cuda") or pkg.name == "pytorch-gpu"
-        return bool(_CUDA_CONDA.match(pkg.name)) or "cuda" in (pkg.build or "")
-    return bool(_CUDA_PYPI.match(pkg.name.lower())) or (pkg.name.lower() == "torch" and "+cu" in pkg.version)
-
-
-# --------------------------------------------------------------------------- checks
 def _check_hashes(lock: Lock) -> list[Check]:
     bad = sorted(p.url.rsplit("/", 1)[-1] for p in lock.records.values() if not p.sha256)
     if bad:
         return [
-            Check(
+            rule(
                 "hashes",
                 "pixi.lock",
                 FAIL,
@@ -137,53 +44,14 @@ def _check_hashes(lock: Lock) -> list[Check]:
                 f"{' ...' if len(bad) > 8 else ''}; re-lock with `pixi run lock`",
             )
         ]
-    return [Check("hashes", "pixi.lock", PASS, f"all {len(lock.records)} packages carry a sha256")]
-
-
-def _check_coverage(lock: Lock, plan: dict[str, EnvPlan], manifest: Path) -> list[Check]:
-    out = []
-    for env, ep in sorted(plan.items()):
-        locked = lock.platforms(env) if env in lock.environments else []
-        for plat in ep.platforms:
-            if plat in locked and lock.environments[env]["packages"].get(plat):
-                out.append(Check("coverage", f"{env}/{plat}", PASS, "locked"))
-            else:
-                out.append(
-                    Check(
-                        "coverage",
-                        f"{env}/{plat}",
-                        FAIL,
-                        f"{manifest.name} implies {env} on {plat} but pixi.lock has no packages for it; "
-                        "run `pixi run lock`",
-                    )
-                )
-        for plat in sorted(set(locked) - set(ep.platforms)):
-            out.append(
-                Check(
-                    "coverage",
-                    f"{env}/{plat}",
-                    FAIL,
-                    f"locked but {manifest.name} does not list {plat} for {env}; run `pixi run lock`",
-                )
-            )
-    for env in sorted(set(lock.environments) - set(plan)):
-        out.append(
-            Check(
-                "coverage",
-                env,
-                FAIL,
-                f"pixi.lock has environment {env!r} that {manifest.name} does not "
-                "define; run `pixi run lock`",
-            )
-        )
-    return out
+    return [rule("hashes", "pixi.lock", PASS, f"all {len(lock.records)} packages carry a sha256")]
 
 
 def _check_urls(lock: Lock) -> list[Check]:
     bad = sorted(p.url for p in lock.records.values() if not p.url.startswith("https://"))
     if bad:
         return [
-            Check(
+            rule(
                 "urls",
                 "pixi.lock",
                 FAIL,
@@ -191,105 +59,90 @@ def _check_urls(lock: Lock) -> list[Check]:
                 "a local path works on one machine only; publish the package or drop it",
             )
         ]
-    return [Check("urls", "pixi.lock", PASS, "every package comes from an https URL (no file://)")]
+    return [rule("urls", "pixi.lock", PASS, "every package comes from an https URL (no file://)")]
 
 
-def _check_env(lock: Lock, env: str, plat: str, ep: EnvPlan) -> list[Check]:
-    scope = f"{env}/{plat}"
-    pkgs = lock.packages(env, plat)
+def _check_purls(lock: Lock) -> list[Check]:
+    conda = [p for p in lock.records.values() if p.kind == "conda"]
+    missing = sorted(p.filename for p in conda if p.purls is None)
+    torch = sorted(p.filename for p in conda if p.name == "pytorch"
+                   and not any(u.startswith("pkg:pypi/torch") for u in p.purls or []))
     out = []
-    conda_torch = [p for p in pkgs if p.kind == "conda" and p.name == "pytorch"]
-    pypi_torch = [p for p in pkgs if p.kind == "pypi" and p.name.lower() == "torch"]
+    if missing:
+        out.append(rule("purls", "pixi.lock", FAIL, f"{len(missing)} conda record(s) without a `purls` key: "
+                         f"{_listed(missing)}; pixi would take their conda names as PyPI names; {RELOCK}"))
+    if torch:
+        out.append(rule("purls", "pixi.lock", FAIL, f"pytorch build(s) without pkg:pypi/torch: {_listed(torch)}; "
+                         f"the `torch` requirement of piper-tts / lightning looks unmet to pixi; {RELOCK}"))
+    if not out:
+        n_torch = sum(p.name == "pytorch" for p in conda)
+        out.append(rule("purls", "pixi.lock", PASS, f"all {len(conda)} conda records carry purls; "
+                         f"{n_torch} pytorch builds provide pkg:pypi/torch"))
+    return out
 
-    if pypi_torch or not conda_torch:
-        problem = (
-            f"PyPI torch {pypi_torch[0].version} installed beside conda packages"
-            if pypi_torch
-            else "no conda-forge pytorch"
-        )
-        out.append(
-            Check(
-                "torch",
-                scope,
-                FAIL,
-                f"{problem}; torch must come from conda-forge only (pixi.toml "
-                "features torch-portable / cuda12)",
-            )
-        )
-    elif plat == "osx-arm64":
-        torch = conda_torch[0]
-        mps = (
-            torch.subdir == "osx-arm64"
-            and torch.url.startswith("https://conda.anaconda.org/conda-forge/")
-            and not (torch.build or "").startswith("cuda")
-        )
-        out.append(
-            Check(
-                "torch",
-                scope,
-                PASS if mps else FAIL,
-                f"pytorch {torch.version} {torch.build}: conda-forge osx-arm64 build (includes MPS)"
-                if mps
-                else f"pytorch {torch.build} from {torch.url} is not conda-forge's osx-arm64 build, so MPS "
-                'is not guaranteed; pin `build = "cpu_generic*"` for osx-arm64',
-            )
-        )
-    else:
-        torch = conda_torch[0]
-        out.append(Check("torch", scope, PASS, f"conda-forge pytorch {torch.version} {torch.build}"))
 
-    if ep.cuda:
-        want = ".".join(map(str, MIN_CUDA))
-        problems = []
-        cv = next((p for p in pkgs if p.kind == "conda" and p.name == "cuda-version"), None)
-        if cv is None:
-            problems.append("no cuda-version package")
-        elif _version_tuple(cv.version) < MIN_CUDA:
-            problems.append(f"cuda-version {cv.version} < {want}")
-        for t in conda_torch:
-            tv = torch_cuda_version(t)
-            if tv is None:
-                problems.append(f"pytorch {t.build} is a CPU build")
-            elif tv < MIN_CUDA:
-                problems.append(f"pytorch {t.build} is built for CUDA {tv[0]}.{tv[1]} (no sm_120 kernels)")
-        if problems:
-            out.append(
-                Check(
-                    "cuda",
-                    scope,
-                    FAIL,
-                    "; ".join(problems) + f': require `pytorch = {{ build = "cuda*" }}` '
-                    f'and `cuda-version = ">={want}"` in pixi.toml, then re-lock',
-                )
-            )
+def _match_platforms(lock: Lock, env: str, declared: list[ManifestPlatform]):
+    """-> ([(manifest platform, lock platform name)], [manifest platforms not locked], [lock names not declared])."""
+    locked = lock.platforms(env) if env in lock.environments else []
+    pairs, missing, used = [], [], set()
+    for mp in declared:
+        same = [n for n in locked if n not in used and lock.platform(n).subdir == mp.subdir]
+        if len(same) > 1:
+            same = [n for n in same if lock.platform(n).cuda == mp.cuda] or same
+        if same and lock.environments[env]["packages"].get(same[0]):
+            pairs.append((mp, same[0]))
+            used.add(same[0])
         else:
-            tv = torch_cuda_version(conda_torch[0])
-            out.append(
-                Check(
-                    "cuda",
-                    scope,
-                    PASS,
-                    f"pytorch {conda_torch[0].build} (CUDA {tv[0]}.{tv[1]}), "
-                    f"cuda-version {cv.version} >= {want}",
-                )
-            )
-    else:
-        cuda = sorted(
-            {f"{p.name} {p.version}{' ' + p.build if p.build else ''}" for p in pkgs if is_cuda_library(p)}
-        )
-        if cuda:
-            out.append(
-                Check(
-                    "cpu-only",
-                    scope,
-                    FAIL,
-                    f"{len(cuda)} CUDA package(s) in a CPU environment: "
-                    f"{', '.join(cuda[:6])}{' ...' if len(cuda) > 6 else ''}; pin a CPU torch build "
-                    '(`build = "cpu_*"`) and re-lock',
-                )
-            )
+            missing.append(mp)
+    return pairs, missing, [n for n in locked if n not in used]
+
+
+def _check_coverage(lock: Lock, plan: dict[str, EnvPlan], manifest: Path):
+    """-> (checks, [(env, manifest platform, lock platform name)] to check further)."""
+    out, pairs = [], []
+    for env, ep in sorted(plan.items()):
+        matched, missing, extra = _match_platforms(lock, env, ep.platforms)
+        for mp, name in matched:
+            out.append(rule("coverage", f"{env}/{mp.name}", PASS, f"locked as {lock.platform(name).label}"))
+            pairs.append((env, mp, name))
+        for mp in missing:
+            out.append(rule("coverage", f"{env}/{mp.name}", FAIL, f"{manifest.name} implies {env} on {mp.name} "
+                             f"but pixi.lock has no packages for it; {RELOCK}"))
+        for name in extra:
+            out.append(rule("coverage", f"{env}/{name}", FAIL, f"locked for {lock.platform(name).label} but "
+                             f"{manifest.name} does not list that platform for {env}; {RELOCK}"))
+    for env in sorted(set(lock.environments) - set(plan)):
+        out.append(rule("coverage", env, FAIL,
+                         f"pixi.lock has environment {env!r} that {manifest.name} does not define; {RELOCK}"))
+    return out, pairs
+
+
+def _check_solve_groups(lock: Lock, plan: dict[str, EnvPlan]) -> list[Check]:
+    groups: dict[str, list[str]] = {}
+    for env, ep in plan.items():
+        if env in lock.environments:
+            groups.setdefault(ep.solve_group or env, []).append(env)
+    out = []
+    for group, envs in sorted(groups.items()):
+        if len(envs) < 2:
+            continue
+        seen: dict[tuple, dict[str, list[str]]] = {}  # (platform identity, kind, name) -> url -> envs
+        for env in sorted(envs):
+            for name in lock.platforms(env):
+                entry = lock.platform(name)
+                for p in lock.packages(env, name):
+                    key = (entry.subdir, entry.virtual_packages, p.kind, p.pypi_name if p.kind == "pypi" else p.name)
+                    seen.setdefault(key, {}).setdefault(p.url, []).append(env)
+        split = [f"{key[3]} on {key[0]}: " + " vs ".join(f"{'/'.join(e)} {u.rsplit('/', 1)[-1]}"
+                                                     for u, e in urls.items())
+                 for key, urls in sorted(seen.items(), key=lambda kv: (kv[0][0], kv[0][3])) if len(urls) > 1]
+        scope = f"solve-group {group}"
+        if split:
+            out.append(rule("solve-group", scope, FAIL, f"{len(split)} package(s) locked to different files in "
+                             f"one solve group: {_listed(split, 3)}; one solve group is one solve: {RELOCK}"))
         else:
-            out.append(Check("cpu-only", scope, PASS, f"no CUDA libraries among {len(pkgs)} packages"))
+            out.append(rule("solve-group", scope, PASS, f"{', '.join(sorted(envs))}: one file per package on "
+                             "each platform"))
     return out
 
 
@@ -304,12 +157,12 @@ def _check_exports(lock: Lock, environments_dir: Path) -> list[Check]:
     try:
         expected = render_exports(lock, only=formats)
     except ExportError as exc:
-        return [Check("exports", f"{environments_dir.name}/", FAIL, str(exc))]
+        return [rule("exports", f"{environments_dir.name}/", FAIL, str(exc))]
     stale = stale_exports(expected, environments_dir, only=formats)
     out = []
     if stale:
         out.append(
-            Check(
+            rule(
                 "exports",
                 f"{environments_dir.name}/",
                 FAIL,
@@ -318,7 +171,7 @@ def _check_exports(lock: Lock, environments_dir: Path) -> list[Check]:
         )
     else:
         out.append(
-            Check(
+            rule(
                 "exports",
                 f"{environments_dir.name}/",
                 PASS,
@@ -327,7 +180,7 @@ def _check_exports(lock: Lock, environments_dir: Path) -> list[Check]:
         )
     if "conda-lock" not in formats:
         out.append(
-            Check(
+            rule(
                 "exports",
                 f"{environments_dir.name}/*.conda-lock.yml",
                 SKIP,
@@ -339,25 +192,23 @@ def _check_exports(lock: Lock, environments_dir: Path) -> list[Check]:
 
 
 def run_audit(lock_path: Path, manifest_path: Path, environments_dir: Path) -> list[Check]:
-    """Every check, in a stable order. Raises LockError / ManifestError when an input cannot be read."""
+    """Every check, in a stable order. Raises LockError / ManifestError when an input cannot be read.
+
+    A lock of another format version is one failed `lock-version` check: nothing else in it is read."""
     lock_path, manifest_path, environments_dir = Path(lock_path), Path(manifest_path), Path(environments_dir)
     plan = read_manifest_plan(manifest_path)
-    lock = load_lock(lock_path)
-    checks = _check_hashes(lock) + _check_urls(lock) + _check_coverage(lock, plan, manifest_path)
-    for env in lock.environment_names():
-        ep = plan.get(env, EnvPlan(platforms=[], cuda=None))
-        for plat in lock.platforms(env):
-            try:
-                checks += _check_env(lock, env, plat, ep)
-            except LockError as exc:
-                checks.append(Check("coverage", f"{env}/{plat}", FAIL, str(exc)))
+    try:
+        lock = load_lock(lock_path)
+    except LockVersionError as exc:
+        return [rule("lock-version", lock_path.name, FAIL, str(exc))]
+    checks = [rule("lock-version", lock_path.name, PASS, f"format {LOCK_VERSION} (pixi >= 0.68)")]
+    checks += _check_hashes(lock) + _check_urls(lock) + _check_purls(lock)
+    coverage, pairs = _check_coverage(lock, plan, manifest_path)
+    checks += coverage + _check_solve_groups(lock, plan)
+    for env, declared, name in pairs:
+        try:
+            checks += check_platform(lock, env, name, declared)
+        except LockError as exc:
+            checks.append(rule("coverage", f"{env}/{declared.name}", FAIL, str(exc)))
     checks += _check_exports(lock, environments_dir)
     return checks
-
-
-def format_table(checks: list[Check]) -> str:
-    rows = [("STATUS", "CHECK", "SCOPE", "DETAIL")] + [
-        (c.status.upper(), c.name, c.scope, c.detail) for c in checks
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows)

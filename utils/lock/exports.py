@@ -3,15 +3,18 @@
 Two formats, both generated only from pixi.lock and byte-for-byte deterministic:
 
 - ``<env>.conda-lock.yml``: one conda-lock (format v1) file per environment holding every locked
-  platform, conda and PyPI packages. Built from conda-lock's own pydantic models and written by
-  conda-lock's own writer, so it is exactly what ``conda-lock install`` / ``conda-lock render``
-  parse; needs the ``conda-lock`` package (the default environment carries it).
-- ``<env>.<platform>.requirements.txt``: the PyPI part of one environment on one platform,
+  platform, conda and PyPI packages, each platform under its real conda subdir (pixi.lock calls
+  cuda12's platforms ``p1``/``p2``; conda-lock users ask for ``linux-64``/``win-64``). Built from
+  conda-lock's own pydantic models and written by conda-lock's own writer, so it is exactly what
+  ``conda-lock install`` / ``conda-lock render`` parse; needs the ``conda-lock`` package (the default
+  environment carries it).
+- ``<env>.<subdir>.requirements.txt``: the PyPI part of one environment on one platform,
   ``name==version --hash=sha256:...``; pure stdlib so that a minimal environment can still check it.
 
 API:
     render_exports(lock, only=None) -> dict[filename, text]   ("conda-lock" / "pip" formats)
-    render_requirements(lock, env, platform) -> str
+    render_requirements(lock, env, platform) -> str            (platform: lock name or subdir)
+    required_virtual_packages(lock, env, platform) -> list[str] ("__cuda >= 12.8")
     render_conda_lock(lock, env) -> str                        (imports conda_lock)
     stale_exports(expected, directory) -> list[Difference]
     write_exports(expected, directory) -> list[str]            (atomic per file, removes orphans)
@@ -20,12 +23,12 @@ API:
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.files import atomic_write_text
 from utils.lock.lockfile import REPO_ROOT, Lock, Package, normalize_name
 
 ENVIRONMENTS_DIR = REPO_ROOT / "environments"
@@ -84,6 +87,33 @@ def is_export_name(name: str) -> bool:
     return name.endswith((CONDA_LOCK_SUFFIX, REQUIREMENTS_SUFFIX))
 
 
+# Virtual packages a user's machine must provide beyond what every machine of the subdir has.
+_USER_VISIBLE_VIRTUAL = ("__cuda",)
+
+
+def _virtual_package_notes(needs: list[str]) -> list[str]:
+    """Header lines telling a conda user which virtual packages the solve assumed, and how to provide them."""
+    lines = []
+    for need in needs:
+        name, _, version = need.partition(" >= ")
+        lines.append(f"# Solved for the virtual package {need}.")
+        if name == "__cuda":
+            lines += [f"# conda reads __cuda from the NVIDIA driver (one for CUDA {version} or newer); where there",
+                      f"# is none (a Docker build, CI), set CONDA_OVERRIDE_CUDA={version}."]
+    return lines
+
+
+def required_virtual_packages(lock: Lock, env: str, platform: str) -> list[str]:
+    """["__cuda >= 12.8"] for a platform solved with __cuda=12.8; [] for plain subdirs."""
+    entry = lock.platform(lock.resolve_platform(env, platform))
+    out = []
+    for name in _USER_VISIBLE_VIRTUAL:
+        version = entry.virtual_package(name)
+        if version:
+            out.append(f"{name} >= {version}")
+    return out
+
+
 def _content_hash(packages: list[Package]) -> str:
     # Changes exactly when what would be installed changes; `conda-lock render` prints it.
     lines = sorted(f"{p.kind} {p.url} {p.sha256 or ''}" for p in packages)
@@ -93,19 +123,25 @@ def _content_hash(packages: list[Package]) -> str:
 # --------------------------------------------------------------------------- pip
 def render_requirements(lock: Lock, env: str, platform: str) -> str:
     packages = lock.packages(env, platform)
+    subdir = lock.platform(lock.resolve_platform(env, platform)).subdir
     pypi = sorted((p for p in packages if p.kind == "pypi"), key=lambda p: normalize_name(p.name))
     python = next((p.version for p in packages if p.kind == "conda" and p.name == "python"), "?")
-    this = f"environments/{requirements_filename(env, platform)}"
+    this = f"environments/{requirements_filename(env, subdir)}"
+    if any(normalize_name(p.name) == "torch" for p in pypi):
+        torch_note = "# torch is a PyPI wheel on this platform (listed here); --no-deps keeps pip to these pins."
+    else:
+        torch_note = "# --no-deps matters: without it pip would replace conda's pytorch with a PyPI torch."
     lines = [
         "# Generated from pixi.lock by `pixi run export-envs`. DO NOT EDIT: change pixi.toml, then run",
         "# `pixi run lock`.",
-        f"# Environment {env!r}, platform {platform}, Python {python}: the PyPI part only, one wheel a line.",
-        f"# The conda part (python, pytorch, numpy, ...) is in {conda_lock_filename(env)}; install that",
+        f"# Environment {env!r}, platform {subdir}, Python {python}: the PyPI part only, one wheel a line.",
+        f"# The conda part (python, numpy, ...) is in {conda_lock_filename(env)}; install that",
         "# first, then, inside it:",
         f"#     python -m pip install --no-deps --require-hashes -r {this}",
-        "# --no-deps matters: without it pip would replace conda's pytorch with a PyPI torch.",
-        f"# content hash: {_content_hash(packages)}",
+        torch_note,
     ]
+    lines += _virtual_package_notes(required_virtual_packages(lock, env, platform))
+    lines.append(f"# content hash: {_content_hash(packages)}")
     for p in pypi:
         if not p.sha256:
             raise ExportError(f"{lock.path}: PyPI record {p.url} has no sha256; re-lock with `pixi run lock`")
@@ -167,9 +203,11 @@ def _pip_dependencies(
 
 
 def _locked_dependencies(lock: Lock, env: str, platform: str):
+    """conda-lock records of one lock platform, filed under its real subdir."""
     from conda_lock.lockfile.v2prelim.models import HashModel, LockedDependency
 
     packages = lock.packages(env, platform)
+    platform = lock.platform(platform).subdir
     python = next((p.version for p in packages if p.kind == "conda" and p.name == "python"), None)
     installed = {normalize_name(p.name) for p in packages if p.kind == "pypi"}
     installed |= {n for n in (p.pypi_name for p in packages if p.kind == "conda") if n}
@@ -218,13 +256,17 @@ def render_conda_lock(lock: Lock, env: str) -> str:
             f"conda-lock is not installed here ({exc}); run this in the default environment "
             "(`pixi run export-envs`) or `pip install conda-lock`"
         ) from None
-    platforms = lock.platforms(env)
+    names = lock.platforms(env)
+    platforms = lock.subdirs(env)
+    if len(set(platforms)) != len(platforms):
+        raise ExportError(f"{lock.path}: environment {env!r} locks one subdir twice ({', '.join(names)}); "
+                          "conda-lock files hold one platform per subdir")
     channels = [c["url"] if isinstance(c, dict) else c for c in lock.environments[env].get("channels") or []]
-    packages = [d for plat in platforms for d in _locked_dependencies(lock, env, plat)]
+    packages = [d for name in names for d in _locked_dependencies(lock, env, name)]
     content = Lockfile(
         package=packages,
         metadata=LockMeta(
-            content_hash={plat: _content_hash(lock.packages(env, plat)) for plat in platforms},
+            content_hash={lock.platform(n).subdir: _content_hash(lock.packages(env, n)) for n in names},
             channels=channels,
             platforms=platforms,
             sources=["../pixi.toml"],
@@ -247,6 +289,8 @@ def render_conda_lock(lock: Lock, env: str) -> str:
         "# conda-lock and micromamba install; see the requirements.txt files for plain pip):",
         f"#     conda-lock render --kind explicit --platform {platforms[0]} {this}",
     ]
+    needs = sorted({need for name in names for need in required_virtual_packages(lock, env, name)})
+    header += _virtual_package_notes(needs)
     # conda-lock's writer only writes to a path; render into a private temp file and read it back.
     with tempfile.TemporaryDirectory(prefix="export-envs-") as tmp:
         target = Path(tmp) / conda_lock_filename(env)
@@ -263,8 +307,9 @@ def render_exports(lock: Lock, only: tuple[str, ...] = FORMATS) -> dict[str, str
         if "conda-lock" in only:
             files[conda_lock_filename(env)] = render_conda_lock(lock, env)
         if "pip" in only:
-            for plat in lock.platforms(env):
-                files[requirements_filename(env, plat)] = render_requirements(lock, env, plat)
+            for name in lock.platforms(env):
+                subdir = lock.platform(name).subdir
+                files[requirements_filename(env, subdir)] = render_requirements(lock, env, name)
     return dict(sorted(files.items()))
 
 
@@ -300,21 +345,6 @@ def stale_exports(
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates 0600; committed files should get the usual umask-derived mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_exports(expected: dict[str, str], directory: Path) -> list[str]:
     """Bring `directory` to exactly `expected` (already rendered, so nothing is half-written)."""
     directory = Path(directory)
@@ -323,7 +353,7 @@ def write_exports(expected: dict[str, str], directory: Path) -> list[str]:
     for diff in stale_exports(expected, directory):
         path = directory / diff.name
         if diff.name in expected:
-            _atomic_write(path, expected[diff.name])
+            atomic_write_text(path, expected[diff.name])
         else:
             path.unlink()
         changed.append(diff.name)

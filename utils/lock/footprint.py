@@ -2,35 +2,33 @@
 
 conda records carry `size`. PyPI records in our lock carry none, so their sizes come from PyPI's JSON
 API (`https://pypi.org/pypi/<name>/<version>/json`, matched by sha256, else by file name) and are
-cached by sha256 in `$XDG_CACHE_HOME/coaxial-train/pypi-sizes.json`. A file's size never changes for
-a given sha256, so the cache never goes stale; it lives outside the repo because it is derived data
-that any machine with PyPI access can rebuild in seconds. Offline, uncached wheels are counted as
-unknown and the total is reported as a lower bound.
+cached by sha256 in `pypi-sizes.json` under the project's cache root (utils.files.user_cache_root).
+A file's size never changes for a given sha256, so the cache never goes stale; it lives outside the
+repo because it is derived data that any machine with PyPI access can rebuild in seconds. Offline,
+uncached wheels are counted as unknown and the total is reported as a lower bound.
 
 API:
     resolve_pypi_sizes(packages, cache_path=None, fetch=True) -> SizeReport
-    measure(lock, env, platform, sizes) -> Footprint
+    measure(lock, env, platform, sizes) -> Footprint   (platform: lock name or subdir; reported as subdir)
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from utils.files import atomic_write_text, user_cache_root
 from utils.lock.lockfile import Lock, Package, normalize_name
 
 PYPI_JSON = "https://pypi.org/pypi/{name}/{version}/json"
 
 
 def default_cache_path() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "coaxial-train" / "pypi-sizes.json"
+    return user_cache_root() / "pypi-sizes.json"
 
 
 @dataclass
@@ -52,11 +50,7 @@ def _load_cache(path: Path) -> dict[str, int]:
 
 
 def _save_cache(path: Path, sizes: dict[str, int]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pypi-sizes.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(dict(sorted(sizes.items())), fh, indent=0)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(dict(sorted(sizes.items())), indent=0))
 
 
 def _fetch_release(name: str, version: str, timeout: float) -> list[dict]:
@@ -161,7 +155,8 @@ def resolve_pypi_sizes(
 @dataclass
 class Footprint:
     env: str
-    platform: str
+    platform: str  # the conda subdir ("linux-64"), also for cuda12's "p1"
+    lock_platform: str  # the lock's name for it
     conda_bytes: int
     pypi_bytes: int
     unknown: list[str]  # file names whose size is unknown (total is then a lower bound)
@@ -173,9 +168,10 @@ class Footprint:
 
 
 def measure(lock: Lock, env: str, platform: str, sizes: dict[str, int], top: int = 5) -> Footprint:
+    name = lock.resolve_platform(env, platform)
     conda = pypi = 0
     unknown, each = [], []
-    for p in lock.packages(env, platform):
+    for p in lock.packages(env, name):
         size = p.size if p.size is not None else sizes.get(p.sha256 or "")
         if size is None:
             unknown.append(p.filename)
@@ -187,4 +183,4 @@ def measure(lock: Lock, env: str, platform: str, sizes: dict[str, int], top: int
         else:
             pypi += size
     each.sort(key=lambda t: (-t[1], t[0]))
-    return Footprint(env, platform, conda, pypi, sorted(unknown), each[:top])
+    return Footprint(env, lock.platform(name).subdir, name, conda, pypi, sorted(unknown), each[:top])

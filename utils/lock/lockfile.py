@@ -1,13 +1,24 @@
-"""Reading pixi.lock (format v6) with the standard library alone.
+"""Reading pixi.lock (format 7, as pixi >= 0.68 writes it) with the standard library alone.
 
 `tasks.venv` runs before anything is installed, so this module cannot use PyYAML. pixi.lock is a
 small, regular YAML subset (block mappings and sequences, plain or quoted scalars, `[]`/`{}`), and
 the parser below reads exactly that subset; anything else raises LockError naming the line.
 
+Format 7 names platforms: a top-level `platforms:` list maps each name to a conda subdir and the
+virtual packages it was solved with, and environments key their package lists by that name. A
+plain platform is named after its subdir (`linux-64`); one with extra virtual packages, such as
+pixi.toml's `{ name = "linux-64-cuda", platform = "linux-64", cuda = "12.8" }`, is written under a
+short alias (`p1`) with `subdir: linux-64` and `__cuda=12.8`. Code that installs or exports wants the
+subdir; code that checks promises wants the virtual packages. Any other format version is refused
+(LockVersionError) with the command that re-locks, never guessed at.
+
 API:
     load_lock(path) -> Lock
-    lock.environment_names(), lock.platforms(env)
-    lock.packages(env, platform) -> list[Package]      (conda and PyPI records)
+    lock.environment_names(), lock.platforms(env)       (platform names as the lock keys them)
+    lock.subdirs(env)                                   (their conda subdirs: linux-64, win-64, ...)
+    lock.platform(name) -> LockPlatform                 (.subdir, .virtual_packages, .cuda)
+    lock.resolve_platform(env, name_or_subdir) -> name
+    lock.packages(env, name_or_subdir) -> list[Package] (conda and PyPI records)
     current_platform() -> str                           ("linux-64", "osx-arm64", "win-64", ...)
     Package.pypi_name                                   (PyPI name a record provides, or None)
     normalize_name(name)                                (PEP 503)
@@ -29,9 +40,20 @@ _NOT_DISTRIBUTIONS = {"python", "cpython", "python_abi", "pybind11-abi"}
 # conda names whose PyPI distribution has another name, for records that carry no purls.
 _CONDA_TO_PYPI = {"pytorch": "torch", "typing_extensions": "typing-extensions"}
 
+LOCK_VERSION = 7
+RELOCK = "re-lock with `pixi lock` (pixi >= 0.77) or, where pixi cannot run, ../shared/offline-lock/lock"
+
 
 class LockError(ValueError):
     """pixi.lock cannot be read; the message names the file and line."""
+
+
+class LockVersionError(LockError):
+    """pixi.lock is in another format version than LOCK_VERSION; the message says how to re-lock."""
+
+    def __init__(self, message: str, version):
+        super().__init__(message)
+        self.version = version
 
 
 def normalize_name(name: str) -> str:
@@ -77,26 +99,76 @@ class Package:
         return None
 
 
+@dataclass(frozen=True)
+class LockPlatform:
+    name: str  # as the lock keys package lists: "linux-64", or an alias such as "p1"
+    subdir: str  # the conda subdir packages are built for: "linux-64", "win-64", ...
+    virtual_packages: tuple[str, ...]  # "__cuda=12.8", "__glibc=2.28", "__archspec=0=x86_64", ...
+
+    def virtual_package(self, name: str) -> str | None:
+        """Version of a virtual package this platform was solved with ("__cuda" -> "12.8"), or None."""
+        for spec in self.virtual_packages:
+            vname, _, rest = spec.partition("=")
+            if vname == name:
+                return rest.split("=")[0] if rest else ""
+        return None
+
+    @property
+    def cuda(self) -> str | None:
+        return self.virtual_package("__cuda")
+
+    @property
+    def label(self) -> str:
+        """The subdir, plus the lock's name where that differs ("linux-64 (p1)")."""
+        return self.subdir if self.name == self.subdir else f"{self.subdir} ({self.name})"
+
+
 @dataclass
 class Lock:
     path: Path
     version: int
-    environments: dict  # env -> {"packages": {platform: [url, ...]}, ...}
+    environments: dict  # env -> {"packages": {platform name: [url, ...]}, ...}
     records: dict  # url -> Package
+    platform_entries: dict = field(default_factory=dict)  # platform name -> LockPlatform
 
     def environment_names(self) -> list[str]:
         return sorted(self.environments)
 
     def platforms(self, env: str) -> list[str]:
+        """Platform names the lock keys `env`'s packages by (aliases such as "p1" included)."""
+        self._require_env(env)
         return list((self.environments[env].get("packages") or {}).keys())
 
-    def packages(self, env: str, platform: str) -> list[Package]:
+    def subdirs(self, env: str) -> list[str]:
+        return [self.platform(name).subdir for name in self.platforms(env)]
+
+    def platform(self, name: str) -> LockPlatform:
+        try:
+            return self.platform_entries[name]
+        except KeyError:
+            raise LockError(f"{self.path}: no platform {name!r} in its `platforms:` list; {RELOCK}") from None
+
+    def resolve_platform(self, env: str, platform: str) -> str:
+        """The lock's platform name for `platform`, given as that name or as a subdir ("linux-64" -> "p1")."""
+        names = self.platforms(env)
+        if platform in names:
+            return platform
+        matches = [n for n in names if self.platform(n).subdir == platform]
+        if len(matches) == 1:
+            return matches[0]
+        locked = ", ".join(self.platform(n).label for n in names)
+        if matches:
+            raise LockError(f"{self.path}: environment {env!r} has several {platform} platforms ({locked}); "
+                            "name one of them")
+        raise LockError(f"{self.path}: environment {env!r} is not locked for {platform} (locked: {locked})")
+
+    def _require_env(self, env: str) -> None:
         if env not in self.environments:
             raise LockError(f"{self.path}: no environment {env!r} (has {', '.join(self.environment_names())})")
-        urls = (self.environments[env].get("packages") or {}).get(platform)
-        if urls is None:
-            raise LockError(f"{self.path}: environment {env!r} is not locked for {platform} "
-                            f"(locked: {', '.join(self.platforms(env))})")
+
+    def packages(self, env: str, platform: str) -> list[Package]:
+        name = self.resolve_platform(env, platform)  # raises LockError naming what is locked
+        urls = self.environments[env]["packages"][name] or []
         out = []
         for entry in urls:
             (kind, url), = entry.items()
@@ -249,13 +321,30 @@ def _pypi_package(rec: dict, where: str) -> Package:
     )
 
 
+def _platform_entries(data: dict, source: str) -> dict[str, LockPlatform]:
+    entries = {}
+    for n, rec in enumerate(data.get("platforms") or []):
+        if not isinstance(rec, dict) or not isinstance(rec.get("name"), str):
+            raise LockError(f"{source}: platforms[{n}] has no name; {RELOCK}")
+        name = rec["name"]
+        entries[name] = LockPlatform(name=name, subdir=str(rec.get("subdir") or name),
+                                     virtual_packages=tuple(str(v) for v in rec.get("virtual-packages") or []))
+    for env, body in (data.get("environments") or {}).items():
+        for name in ((body or {}).get("packages") or {}):
+            if name not in entries:
+                raise LockError(f"{source}: environment {env!r} lists packages for platform {name!r}, "
+                                f"which the `platforms:` list does not define; {RELOCK}")
+    return entries
+
+
 def parse_lock(text: str, source: str = "pixi.lock") -> Lock:
     data = parse_yaml_subset(text, source)
     if not isinstance(data, dict) or "version" not in data:
         raise LockError(f"{source}: not a pixi.lock (no 'version:' at the top)")
-    if data["version"] != 6:
-        raise LockError(f"{source}: lock-file format {data['version']} is not supported (expected 6); "
-                        "regenerate it with `pixi run lock`")
+    if data["version"] != LOCK_VERSION:
+        raise LockVersionError(
+            f"{source}: lock-file format {data['version']} is not supported (this project reads format "
+            f"{LOCK_VERSION}, which pixi writes since 0.68); {RELOCK}", data["version"])
     records = {}
     for n, rec in enumerate(data.get("packages") or []):
         where = f"{source}: packages[{n}]"
@@ -266,7 +355,8 @@ def parse_lock(text: str, source: str = "pixi.lock") -> Lock:
         else:
             raise LockError(f"{where}: neither a conda nor a pypi record")
         records[pkg.url] = pkg
-    return Lock(path=Path(source), version=6, environments=data.get("environments") or {}, records=records)
+    return Lock(path=Path(source), version=LOCK_VERSION, environments=data.get("environments") or {},
+                records=records, platform_entries=_platform_entries(data, source))
 
 
 def load_lock(path: Path | str = DEFAULT_LOCK) -> Lock:
@@ -274,5 +364,5 @@ def load_lock(path: Path | str = DEFAULT_LOCK) -> Lock:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise LockError(f"{path}: no such file; run `pixi run lock` (or ../shared/offline-lock/lock)") from None
+        raise LockError(f"{path}: no such file; {RELOCK}") from None
     return parse_lock(text, str(path))

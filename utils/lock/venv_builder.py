@@ -23,6 +23,7 @@ import venv
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from utils.files import atomic_write_text
 from utils.lock.lockfile import Lock, current_platform, normalize_name
 
 RECORD_NAME = "coaxial-venv.json"
@@ -145,23 +146,23 @@ def installed_versions(py: Path) -> dict[str, str]:
 
 
 def write_record(path: Path, record: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=".coaxial-venv.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, path / RECORD_NAME)
+    atomic_write_text(path / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def build(path: Path, lock: Lock, env: str = "default", platform: str | None = None,
           torch_spec: str | None = None, pip_args: list[str] | None = None) -> dict:
-    """Create or update the venv at `path`; returns the record written beside it."""
-    platform = platform or current_platform()
-    pins = lock_pins(lock, env, platform)
+    """Create or update the venv at `path`; returns the record written beside it.
+
+    `platform` is a subdir (default: this machine's) or a lock platform name; the record keeps the
+    subdir, and the lock's name for it where that differs (cuda12's "p1")."""
+    lock_platform = lock.resolve_platform(env, platform or current_platform())
+    platform = lock.platform(lock_platform).subdir
+    pins = lock_pins(lock, env, lock_platform)
     py = ensure_venv(path)
     verdict = plan(py, pins)
     lines, deviations = resolve_requirements(pins, verdict["pins"], torch_spec)
 
-    lock_py = lock_python_version(lock, env, platform)
+    lock_py = lock_python_version(lock, env, lock_platform)
     print(f"installing {len(lines)} pins from {lock.path.name} [{env} / {platform}] into {path} "
           f"(Python {verdict['python']}; the lock was solved for {lock_py})", flush=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
@@ -184,6 +185,7 @@ def build(path: Path, lock: Lock, env: str = "default", platform: str | None = N
     record = {
         "environment": env,
         "platform": platform,
+        "lock_platform": lock_platform,
         "lock": str(lock.path.resolve()),
         "python": verdict["python"],
         "lock_python": lock_py,

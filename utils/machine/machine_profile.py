@@ -44,16 +44,12 @@ def warm_kernel() -> dict:
 
 
 def build_profile() -> dict:
-    import importlib.metadata as md
-
     from utils.machine import hardware, precision_policy
+    from utils.machine.versions import installed_version
 
     hw = hardware.probe()
     choice = precision_policy.choose(hw)
-    try:
-        piper = md.version("piper-tts")
-    except md.PackageNotFoundError:
-        piper = None
+    piper = installed_version("piper-tts")
     return {
         "profile_version": PROFILE_VERSION,
         "prefix": str(Path(sys.prefix).resolve()),

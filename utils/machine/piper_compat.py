@@ -48,10 +48,9 @@ class PiperCompatError(RuntimeError):
 
 
 def piper_version() -> str:
-    try:
-        return importlib.metadata.version("piper-tts")
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+    from utils.machine.versions import installed_version
+
+    return installed_version("piper-tts") or "not installed"
 
 
 def _fail(what: str) -> PiperCompatError:

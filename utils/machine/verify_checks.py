@@ -20,23 +20,13 @@ import os
 import sys
 from pathlib import Path
 
+from utils.checks import Check
 from utils.lock.lockfile import DEFAULT_LOCK, LockError, current_platform, load_lock, normalize_name
 
 VENV_RECORD = "coaxial-venv.json"
 VENV_REMEDY = ("recreate it: `python3 -m tasks.venv .venv` (add --torch X.Y.Z as in CI), "
                "or use `pixi install --locked`")
 PIXI_REMEDY = "run `pixi install --locked -e {env}` (or delete .pixi/envs/{env} and run it again)"
-
-
-@dataclasses.dataclass
-class Check:
-    name: str
-    status: str  # "pass" | "warn" | "fail"
-    detail: str
-    remedy: str = ""
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass
@@ -129,6 +119,7 @@ def check_drift(env: Environment, lock_path: Path, platform: str | None = None) 
         platform = env.record.get("platform") or platform
     try:
         lock = load_lock(lock_path)
+        # `platform` is this machine's subdir; the lock may name it otherwise (cuda12's linux-64 is "p1").
         packages = lock.packages(env.name, platform)
     except LockError as exc:
         return [Check("lock readable", "fail", str(exc), "run `pixi run lock` or pass --lock PATH")]
@@ -203,18 +194,10 @@ def _drift_venv(env: Environment, lock, platform: str, lock_path: Path) -> list[
 # -- versions, device, patches ------------------------------------------------------------------
 
 def check_versions() -> Check:
-    import importlib.metadata as md
-
     from utils.machine.piper_compat import SUPPORTED_PIPER
+    from utils.machine.versions import stack_versions
 
-    def version(name):
-        try:
-            return md.version(name)
-        except md.PackageNotFoundError:
-            return None
-
-    found = {"python": "{}.{}.{}".format(*sys.version_info[:3]), "torch": version("torch"),
-             "lightning": version("lightning"), "piper-tts": version("piper-tts")}
+    found = stack_versions(("torch", "lightning", "piper-tts"))
     detail = ", ".join(f"{k} {v or 'MISSING'}" for k, v in found.items())
     missing = [k for k, v in found.items() if v is None]
     if missing:
@@ -361,16 +344,3 @@ def run_checks(quick: bool = False, lock_path: Path | None = None, record_path: 
         say(f"one training step on {runtime['accelerator']} at {runtime['precision']}")
         checks.append(check_training_step(runtime))
     return checks
-
-
-def format_table(checks: list[Check]) -> str:
-    width = max(len(c.name) for c in checks)
-    lines = []
-    for c in checks:
-        lines.append(f"{c.status.upper():4}  {c.name:<{width}}  {c.detail}")
-        if c.status != "pass" and c.remedy:
-            lines.append(f"{'':4}  {'':<{width}}  -> {c.remedy}")
-    counts = {s: sum(c.status == s for c in checks) for s in ("pass", "warn", "fail")}
-    lines.append(f"{counts['pass']} passed, {counts['warn']} warnings, {counts['fail']} failed")
-    return "\n".join(lines)
-

@@ -1,28 +1,27 @@
 """Any checkpoint -> a Piper voice, without training: rebuild the network, then ``utils.voice.export``.
 
-The network is rebuilt from the checkpoint's own hyper-parameters (only the names piper's
-``VitsModel`` still accepts; old trainer options are ignored) and loaded strictly, so a file that
-does not hold a complete Piper generator is refused instead of exported half-random. The voice
-config comes from the run the checkpoint belongs to (``checkpoints/voice_config.json`` and
+The checkpoint is read by ``utils.voice.published_checkpoint.read_base_checkpoint`` (coaxial-train,
+piper.train and published ``piper_train`` checkpoints alike; plain data only, never code), the
+network rebuilt from its shape-fixing hyper-parameters and its weights loaded strictly, so a file
+that does not hold a complete Piper generator is refused instead of exported half-random. The
+voice config comes from the run the checkpoint belongs to (``checkpoints/voice_config.json`` and
 ``train_config.json`` beside it); for a checkpoint on its own it is rebuilt from piper's defaults
-and ``--espeak-voice``. Export, config and spoken sample are ``utils.voice.export``'s functions.
+and ``--espeak-voice``. Export, config and spoken sample are ``utils.voice.export``'s functions,
+and the files are named as ``pixi run train`` names them (``utils.voice.voice_naming``).
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.voice.checkpoints import CheckpointError, load_checkpoint_safely
+from utils.voice.checkpoints import CheckpointError
 
 VOICE_CONFIG_NAME = "voice_config.json"
 RUN_CONFIG_NAME = "train_config.json"
-# Options that point at files of the machine that trained it or would download something.
-_NOT_REBUILT = {"dataset", "vocoder_warmstart_ckpt", "warmstart_ckpt", "mos_metric", "self", "kwargs"}
 
 
 @dataclass
@@ -46,39 +45,36 @@ def run_settings(checkpoint_path: Path) -> dict:
         return {}
 
 
-def guess_quality(hparams: dict) -> str:
-    """Piper's preset names by network shape (low and medium share one shape: medium is the name
-    published 22 kHz voices use)."""
-    if hparams.get("hidden_channels") == 96:
-        return "x_low"
-    if hparams.get("upsample_initial_channel") == 512:
-        return "high"
-    return "medium"
-
-
-def model_from_checkpoint(checkpoint: dict, source: Path):
-    """A VitsModel built from the checkpoint's hyper-parameters with its weights loaded strictly."""
+def model_from_checkpoint(base):
+    """A VitsModel with the network of ``base`` (a published_checkpoint.BaseCheckpoint), weights loaded
+    strictly."""
     from utils.machine import piper_compat
 
     piper_compat.install_piper_patches()
     from piper.train.vits.lightning import VitsModel
 
-    accepted = set(inspect.signature(VitsModel.__init__).parameters) - _NOT_REBUILT
-    hparams = checkpoint.get("hyper_parameters") or {}
-    kwargs = {key: (list(value) if isinstance(value, tuple) else value)
-              for key, value in hparams.items() if key in accepted}
     try:
-        model = VitsModel(mos_metric="none", **kwargs)
+        model = VitsModel(mos_metric="none", **base.model_kwargs)
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{source}: its hyper-parameters do not build a Piper VITS model ({exc})") from exc
-    state = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(("model_g.", "model_d."))}
+        raise CheckpointError(f"{base.path}: its hyper-parameters do not build a Piper VITS model ({exc})") from exc
+    state = {k: v for k, v in base.state_dict.items() if k.startswith(("model_g.", "model_d."))}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "shapes differ"
-        raise CheckpointError(f"{source}: the weights do not fit the network its hyper-parameters describe "
+        raise CheckpointError(f"{base.path}: the weights do not fit the network its hyper-parameters describe "
                               f"({first}) — is it a Piper VITS checkpoint?") from exc
     return model
+
+
+def load_model(path: Path):
+    """``(VitsModel, BaseCheckpoint)`` for a checkpoint file; CheckpointError names what is wrong."""
+    from utils.voice.published_checkpoint import read_base_checkpoint
+
+    base = read_base_checkpoint(path)
+    model = model_from_checkpoint(base)
+    base.state_dict = {}  # the model holds the weights now
+    return model, base
 
 
 def default_voice_config(hparams: dict, espeak_voice: str) -> dict:
@@ -98,38 +94,37 @@ def safe_stem(path: Path) -> str:
 
 
 def export_checkpoint(checkpoint_path: Path, output: Path, voice_name: str | None = None,
-                      espeak_voice: str | None = None, sample_text: str | None = None,
-                      checkpoint: dict | None = None) -> ExportedVoice:
-    """Write ``<output>/<voice>.onnx``, ``.onnx.json`` and ``sample.wav`` from a checkpoint file."""
+                      espeak_voice: str | None = None, sample_text: str | None = None) -> ExportedVoice:
+    """Write ``<output>/<stem>.onnx``, ``.onnx.json`` and ``sample.wav`` from a checkpoint file."""
     from utils.voice import export
     from utils.voice.run_config import SAMPLE_TEXT
+    from utils.voice.voice_naming import language_for_espeak, voice_file_stem
 
     checkpoint_path = Path(checkpoint_path)
-    checkpoint = checkpoint if checkpoint is not None else load_checkpoint_safely(checkpoint_path)
+    model, base = load_model(checkpoint_path)
     settings = run_settings(checkpoint_path)
     voice = settings.get("voice", {})
-    hparams = checkpoint.get("hyper_parameters") or {}
     voice_name = voice_name or voice.get("voice_name") or "voice"
-    quality = voice.get("quality") or guess_quality(hparams)
-    model = model_from_checkpoint(checkpoint, checkpoint_path)
-    step = checkpoint.get("global_step")
-    del checkpoint  # the Adam states are most of the file: free them before tracing
+    quality = voice.get("quality") or base.quality
+    espeak = espeak_voice or voice.get("espeak_voice") or "en-us"
+    language = voice.get("language") or language_for_espeak(espeak)
+    stem = voice_file_stem(voice_name, quality, language, settings.get("dataset", {}).get("demo", False))
 
     output = Path(output)
-    onnx_path = export.export_onnx(model, output / f"{voice_name}.onnx")
-    config_path = output / f"{voice_name}.onnx.json"
+    onnx_path = export.export_onnx(model, output / f"{stem}.onnx")
+    config_path = output / f"{stem}.onnx.json"
     beside = checkpoint_path.parent / VOICE_CONFIG_NAME
     if beside.is_file():
-        export.write_voice_config(beside, config_path, voice_name, quality)
+        export.write_voice_config(beside, config_path, stem, quality, language)
     else:
-        config = default_voice_config(hparams, espeak_voice or voice.get("espeak_voice") or "en-us")
+        hparams = {"num_symbols": base.model_kwargs.get("num_symbols", 256), "num_speakers": base.num_speakers,
+                   "sample_rate": base.sample_rate}
         with tempfile.TemporaryDirectory() as folder:
             generated = Path(folder) / VOICE_CONFIG_NAME
-            generated.write_text(json.dumps(config), encoding="utf-8")
-            export.write_voice_config(generated, config_path, voice_name, quality)
+            generated.write_text(json.dumps(default_voice_config(hparams, espeak)), encoding="utf-8")
+            export.write_voice_config(generated, config_path, stem, quality, language)
     text = sample_text or settings.get("sample_text") or SAMPLE_TEXT
-    text = " ".join(text) if isinstance(text, list) else text  # a run may keep several sample sentences
     info = export.speak(onnx_path, text, output / "sample.wav")
     return ExportedVoice(onnx=onnx_path, config=config_path, sample=info.path, sample_seconds=info.seconds,
-                         sample_rms=info.rms, step=int(step) // 2 if step is not None else None,
-                         voice_name=voice_name, quality=quality)
+                         sample_rms=info.rms, step=base.batches_done if base.global_step is not None else None,
+                         voice_name=stem, quality=quality)

@@ -4,7 +4,14 @@ A Lightning checkpoint of a Piper voice is a dict of tensors, numbers, strings a
 ``torch.load(weights_only=True)`` reads all of it. Anything else inside (a pickled function or
 class instance) is refused: unpickling arbitrary objects runs code chosen by whoever made the file.
 ``pathlib`` paths are the one exception, because upstream Piper stores its dataset paths in the
-hyper-parameters and a path cannot execute anything when rebuilt.
+hyper-parameters and a path cannot execute anything when rebuilt. They are rebuilt as *pure* paths
+(``PurePosixPath`` / ``PureWindowsPath``): a checkpoint made on Linux then loads on Windows and the
+other way round, and nothing here ever opens those paths.
+
+The allowlist names each class the way the file spells it. The published ``piper_train``
+checkpoints (Python 3.8-3.10) say ``pathlib.PosixPath``; on Python 3.13 that class lives in
+``pathlib._local``, so registering the class object alone would allow only the new spelling and
+still refuse every published file.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from utils.files import atomic_path
 
 # Keys of VitsModel's hyper-parameters that fix tensor shapes: a fine-tune must build the same
 # network as the checkpoint, whatever --quality says.
@@ -25,7 +33,18 @@ ARCHITECTURE_KEYS = (
     "n_heads", "n_layers", "kernel_size", "n_layers_q", "use_spectral_norm", "use_sdp", "use_mrd",
 )
 
-_SAFE_GLOBALS = [pathlib.PosixPath, pathlib.WindowsPath, pathlib.PurePosixPath, pathlib.PureWindowsPath]
+
+def _path_globals() -> list:
+    """(stand-in class, name as pickled) for every spelling of a pathlib path class."""
+    pure = {"PosixPath": pathlib.PurePosixPath, "PurePosixPath": pathlib.PurePosixPath,
+            "WindowsPath": pathlib.PureWindowsPath, "PureWindowsPath": pathlib.PureWindowsPath}
+    names = []
+    for module in ("pathlib", "pathlib._local"):  # Python <= 3.12 and >= 3.13 spellings
+        names += [(stand_in, f"{module}.{name}") for name, stand_in in pure.items()]
+    return names
+
+
+_SAFE_GLOBALS = _path_globals()
 
 
 class CheckpointError(ValueError):
@@ -57,12 +76,6 @@ def load_checkpoint_safely(path: str | os.PathLike, map_location: Any = "cpu") -
     return data
 
 
-def architecture_of(checkpoint: dict) -> dict:
-    """The shape-determining hyper-parameters stored in a checkpoint (empty if it has none)."""
-    hparams = checkpoint.get("hyper_parameters") or {}
-    return {key: hparams[key] for key in ARCHITECTURE_KEYS if key in hparams}
-
-
 def transfer_weights(model, checkpoint: dict, source: str | os.PathLike) -> tuple[int, int]:
     """Copy every parameter whose name and shape match into ``model``; returns (copied, skipped).
 
@@ -87,31 +100,12 @@ def transfer_weights(model, checkpoint: dict, source: str | os.PathLike) -> tupl
     return copied, skipped
 
 
-def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Give a finished temp file the permissions a normal create would (mkstemp makes 0600) and
-    move it into place in one step."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save into a temp file beside ``path``, fsync, then os.replace: readers never see half a file."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def make_checkpoint_io():

@@ -68,13 +68,23 @@ def export_onnx(model, path: Path) -> Path:
     return path
 
 
-def write_voice_config(training_config: Path, path: Path, voice_name: str, quality: str) -> dict:
-    """``<name>.onnx.json``: the config piper.train wrote for this dataset, plus the voice's name
-    and quality as Piper's published voices carry them."""
+def write_voice_config(training_config: Path, path: Path, voice_name: str, quality: str,
+                       language: str | None = None) -> dict:
+    """``<name>.onnx.json``: the config piper.train wrote for this dataset, plus what published voices
+    carry and wyoming-piper reads: ``dataset`` equal to the file stem, ``audio.quality`` and a full
+    ``language`` block (code, family, region, names). ``language`` defaults to the code of the
+    config's espeak voice (en-us -> en_US); ``voice_name`` is kept for callers that name the file by it."""
+    from utils.voice.voice_naming import language_block, language_for_espeak
+
     config = json.loads(training_config.read_text(encoding="utf-8"))
-    config["dataset"] = voice_name
+    stem = path.name.removesuffix(".json").removesuffix(".onnx")
+    config["dataset"] = stem
     config.setdefault("audio", {})["quality"] = quality
-    config.setdefault("language", {"code": config.get("espeak", {}).get("voice", "")})
+    espeak_voice = config.get("espeak", {}).get("voice", "")
+    code = language or language_for_espeak(espeak_voice)
+    # An espeak voice with no known code keeps the old minimal block: the flow checks --language
+    # before training, so this only happens for voices that were never meant for Home Assistant.
+    config["language"] = language_block(code) if code else {"code": espeak_voice}
     atomic_write_text(path, json.dumps(config, ensure_ascii=False, indent=2))
     return config
 

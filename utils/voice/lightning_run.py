@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import signal
 import sys
 import threading
@@ -53,19 +52,6 @@ def quiet_known_noise() -> None:
 def is_worker_process() -> bool:
     """True in the extra processes Lightning's DDP launcher starts (they re-run this command)."""
     return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0
-
-
-
-def versions() -> dict:
-    from importlib import metadata
-
-    found = {"python": platform.python_version()}
-    for dist in ("torch", "lightning", "piper-tts", "onnxruntime"):
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            found[dist] = None
-    return found
 
 
 
@@ -235,16 +221,6 @@ class _CacheProgress:
         return False
 
 
-def load_finetune(path: Path) -> dict:
-    """Read a fine-tune checkpoint safely and keep only what a warm start needs (not Adam states)."""
-    from utils.voice.checkpoints import load_checkpoint_safely
-
-    checkpoint = load_checkpoint_safely(path)
-    return {"state_dict": checkpoint["state_dict"],
-            "hyper_parameters": checkpoint.get("hyper_parameters") or {},
-            "global_step": checkpoint.get("global_step")}
-
-
 def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_root: Path):
     data_kwargs = dict(settings.data)
     data_kwargs.update({key: settings.model[key] for key in LINKED if key in settings.model})
@@ -347,5 +323,3 @@ def _raise_if_out_of_memory(exc: Exception, settings: RunSettings, result: RunRe
 def _log_every(settings: RunSettings) -> int:
     steps = settings.schedule.max_steps
     return max(1, min(50, steps // 20)) if steps else 50
-
-

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from utils.files import atomic_write_json, user_cache_root
+from utils.machine.versions import stack_versions
 from utils.voice import history as run_history
 from utils.voice import lightning_run
+from utils.voice.epoch_estimate import schedule_lines
 from utils.voice.run_config import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
@@ -44,6 +46,7 @@ class RunPlan:
     cache_root: Path
     previous: RunSettings | None = None  # the run being resumed
     finetune: dict | None = None         # weights of the fine-tune checkpoint
+    base: Any = None                     # utils.voice.finetune.BaseChoice of a fine-tune
 
 
 @dataclass
@@ -104,6 +107,9 @@ def train(options: TrainOptions) -> int:
                                         resume=plan.previous is not None, finetune=plan.finetune,
                                         progress=not options.quiet)
     plan.finetune = None  # the fine-tune weights are in the model now; free the copy
+    if plan.base is not None and result.finetune is not None:
+        result.finetune |= plan.base.summary()
+        plan.base.finetune = None
     seconds.update(result.seconds)
     if lightning_run.is_worker_process() or result.model is None:
         return 0
@@ -118,6 +124,7 @@ def train(options: TrainOptions) -> int:
     seconds["total"] = time.perf_counter() - started
     summary = write_report(plan, result, history, exported, seconds)
     print(_summary_text(summary))
+    print("\n".join(schedule_lines(plan.settings, history, summary.finetune if plan.base else None)))
     if result.interrupted:
         saved = plan.output / summary.files.get("checkpoint", f"checkpoints/{CHECKPOINT_NAME}")
         raise TrainingFailed(f"stopped by {result.interrupted} after {result.steps} batches; checkpoint "
@@ -156,20 +163,26 @@ def _resume_source(options: TrainOptions) -> tuple[Path | None, RunSettings | No
     return output, load_settings(output / CONFIG_NAME)
 
 
-def _load_finetune(options: TrainOptions) -> tuple[dict | None, dict | None]:
-    if not options.finetune:
-        return None, None
-    from utils.voice.checkpoints import CheckpointError, architecture_of
+def _load_base(options: TrainOptions, cache_root: Path):
+    """The fine-tune base (downloaded and checked if named by --base/--base-url), and the options
+    with its quality label; (None, options) for a run from scratch."""
+    from utils.voice import finetune
 
+    base = finetune.choose_base(options, cache_root, progress=not lightning_run.is_worker_process())
+    return (base, options) if base is None else (base, finetune.apply_base(options, base))
+
+
+def _name_voice(settings: RunSettings, options: TrainOptions) -> None:
+    """Settle the voice's language code and check the exported file name before anything is written."""
+    from utils.voice.voice_naming import NamingError, resolve_language, voice_file_stem
+
+    voice = settings.voice
     try:
-        finetune = lightning_run.load_finetune(Path(options.finetune))
-    except CheckpointError as exc:
+        if voice.language is None:
+            voice.language = resolve_language(options.language, voice.espeak_voice, voice.voice_name)
+        voice_file_stem(voice.voice_name, voice.quality, voice.language, settings.dataset.demo)
+    except NamingError as exc:
         raise BadInput(str(exc)) from exc
-    arch = architecture_of(finetune)
-    if options.quality and arch:
-        _say(f"note: --finetune fixes the network shape; the checkpoint's architecture wins over "
-             f"--quality {options.quality}")
-    return finetune, arch
 
 
 def _device_runtime(options: TrainOptions) -> dict:
@@ -203,10 +216,13 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     if not report.ok:
         print(report.format_report(), file=sys.stderr)
         raise BadInput(f"dataset {report.path} has {len(report.problems)} problem(s); nothing was written")
-    finetune, arch = _load_finetune(options)
+    cache_root = Path(options.cache_dir) if options.cache_dir else user_cache_root()
+    base, options = _load_base(options, cache_root)
     t = time.perf_counter()
     runtime = _device_runtime(options)
-    settings = resolve_settings(options, report, runtime=runtime, previous=previous, finetune_arch=arch)
+    settings = resolve_settings(options, report, runtime=runtime, previous=previous,
+                                finetune_arch=base.arch if base is not None else None)
+    _name_voice(settings, options)
     check_passthrough_names(options.passthrough)
     _leave_out_long_clips(report, settings)
     seconds["setup"] = time.perf_counter() - t
@@ -214,9 +230,8 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     if previous is None and (output / "checkpoints" / CHECKPOINT_NAME).exists():
         raise BadInput(f"{output} already holds a trained run — add --resume to continue it, or choose "
                        "another --output")
-    cache_root = Path(options.cache_dir) if options.cache_dir else user_cache_root()
     return RunPlan(options=options, report=report, settings=settings, output=output, cache_root=cache_root,
-                   previous=previous, finetune=finetune)
+                   previous=previous, finetune=base.finetune if base is not None else None, base=base)
 
 
 def _leave_out_long_clips(report, settings: RunSettings) -> None:
@@ -244,7 +259,7 @@ def start_output(plan: RunPlan) -> None:
         return
     settings = plan.settings
     plan.output.mkdir(parents=True, exist_ok=True)
-    settings.versions = lightning_run.versions()
+    settings.versions = stack_versions()
     settings.command = list(plan.options.argv)
     settings.output = str(plan.output)
     atomic_write_json(plan.output / CONFIG_NAME, settings.to_json())
@@ -282,14 +297,12 @@ def _export_source(plan: RunPlan, result: lightning_run.RunResult, model) -> tup
     best = best_of(result.watchers, plan.output / "checkpoints")
     if plan.settings.watch.get("export_from") != "best" or best is None:
         return model, {"from": "last", "step": result.steps}
-    from utils.voice.checkpoint_export import model_from_checkpoint
-    from utils.voice.checkpoints import load_checkpoint_safely
+    from utils.voice.checkpoint_export import load_model
 
     del model
     gc.collect()
-    path = Path(best["checkpoint"])
     _say(f"exporting the best checkpoint: batch {best['step']}, validation mel loss {best['val_mel']:.4f}")
-    return model_from_checkpoint(load_checkpoint_safely(path), path), {"from": "best", **best}
+    return load_model(Path(best["checkpoint"]))[0], {"from": "best", **best}
 
 
 def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoice:
@@ -297,16 +310,18 @@ def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoi
     piper runtime from those files, and its spectrogram."""
     from utils.voice import export
     from utils.voice import report as run_report
+    from utils.voice.voice_naming import voice_file_stem
 
     settings, output = plan.settings, plan.output
-    name = settings.voice.voice_name
+    name = voice_file_stem(settings.voice.voice_name, settings.voice.quality, settings.voice.language,
+                           settings.dataset.demo)
     # The discriminator (46.7M parameters) is not part of the voice: drop it before tracing.
     model.model_d = None
     gc.collect()
     t = time.perf_counter()
     onnx_path = export.export_onnx(model, output / f"{name}.onnx")
     export.write_voice_config(output / "checkpoints" / "voice_config.json", output / f"{name}.onnx.json",
-                              name, settings.voice.quality)
+                              name, settings.voice.quality, settings.voice.language)
     seconds["export"] = time.perf_counter() - t
     t = time.perf_counter()
     info = export.speak(onnx_path, settings.sample_text, output / "sample.wav")

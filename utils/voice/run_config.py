@@ -101,6 +101,11 @@ class TrainOptions:
     num_nodes: int | None = None
     resume: bool = False
     finetune: str | None = None
+    base: str | None = None              # catalog name (data/base_checkpoints.toml)
+    base_url: str | None = None
+    base_sha256: str | None = None
+    base_speaker: int | None = None      # speaker of a multi-speaker base to start from
+    language: str | None = None          # e.g. en_US; default: from the espeak voice
     no_export: bool = False
     quiet: bool = False
     sample_every: int | None = None
@@ -124,6 +129,7 @@ class VoiceSpec:
     quality: str
     espeak_voice: str
     sample_rate: int
+    language: str | None = None  # published language code (en_US); names the exported files
 
 
 @dataclass
