@@ -20,6 +20,7 @@ BENCHMARKS = {
     "verify": "benchmarks.bench_verify",  # verify --quick and full verify
     "monotonic-align": "benchmarks.bench_monotonic_align",  # the alignment kernel vs brute force
     "footprint": "benchmarks.bench_footprint",  # download sizes from pixi.lock
+    "samples": "benchmarks.bench_samples",  # cost of one in-training spoken sample per quality
 }
 
 

@@ -9,8 +9,11 @@
 Without --dataset it trains on the bundled sample (data/sample) on a short demo schedule
 (quality x_low, 10 batches) and leaves outputs/demo/demo.onnx + demo.onnx.json, sample.wav,
 loss_curves.png, sample_spectrogram.png, summary.json, train_config.json, checkpoints/last.ckpt
-and TensorBoard logs in logs/. Lightning options pass through as --trainer.NAME=VALUE (piper's
-model/data options as --model.NAME=VALUE / --data.NAME=VALUE).
+and TensorBoard logs in logs/. Every run also leaves report.html (a live page: progress, mel
+loss, one player per sample) and samples/step-N.wav; a run with validation keeps
+checkpoints/best-batch=N-val_mel=X.ckpt (--keep-best K) and exports from the best one. Lightning
+options pass through as --trainer.NAME=VALUE (piper's model/data options as --model.NAME=VALUE /
+--data.NAME=VALUE).
 
 Exit codes: 0 voice trained (and exported); 1 runtime failure (a base download failed or did not
 match its sha256, included), disk full, or stopped by SIGINT/SIGTERM (a checkpoint is saved;
@@ -46,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     voice.add_argument("--quality", choices=list(QUALITIES),
                        help="Piper's published tiers: x_low and low at 16 kHz, medium and high at 22050 Hz "
                             "(default: medium; demo x_low; a fine-tune keeps its checkpoint's)")
-    voice.add_argument("--sample-text", help="sentence spoken into sample.wav")
+    voice.add_argument("--sample-text", action="append",
+                       help="sentence spoken into samples/ while training and into sample.wav; repeat it, "
+                            "or give a text file with one sentence per line")
     sched = parser.add_argument_group("schedule")
     sched.add_argument("--max-steps", type=int,
                        help="batches to train in total (demo: 10); a fine-tune counts from zero, on top of its base")
@@ -82,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-export", action="store_true", help="skip ONNX export and the spoken sample")
     run.add_argument("--quiet", action="store_true", help="no training progress bar")
     run.add_argument("--debug", action="store_true", help="print the traceback behind an error message")
+    from utils.voice.watch import add_arguments
+
+    add_arguments(parser)
     return parser
 
 

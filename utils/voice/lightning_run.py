@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings
+from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings, TrainingFailed
 
 CHECKPOINT_INTERVAL_S = 600      # write last.ckpt at least this often during long runs
 
@@ -44,7 +44,8 @@ def quiet_known_noise() -> None:
     logging.getLogger("piper").setLevel(logging.WARNING)
     for message in (r".*weight_norm.* is deprecated", r".*pin_memory.*no accelerator",
                     r".*LeafSpec.*deprecated", r"Constant folding", r".*does not have many workers",
-                    r"Converting a tensor to a Python boolean"):
+                    r"Converting a tensor to a Python boolean",
+                    r"Checkpoint directory .* exists and is not empty"):  # voice_config.json lives there
         warnings.filterwarnings("ignore", message=message)
 
 
@@ -66,6 +67,8 @@ class RunResult:
     finetune: dict | None = None
     seconds: dict = field(default_factory=dict)
     model: Any = None                # the trained VitsModel, for export (rank 0 only)
+    watchers: Any = None             # utils.voice.watch.Watchers: samples, page, best checkpoints, stops
+    left_out: list = field(default_factory=list)  # (text, phoneme ids) over --max-phoneme-ids
 
 
 class _StopRequest:
@@ -110,6 +113,9 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, r
             trainer.save_checkpoint(last_path, weights_only=False)
             self._last_save = time.monotonic()
             result.checkpoint = last_path
+            if trainer.is_global_zero:
+                print(describe_checkpoint(last_path, f"latest state, batch {trainer.global_step // 2}"),
+                      file=sys.stderr, flush=True)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             step = trainer.global_step // 2
@@ -140,15 +146,13 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, r
             result.history[:0] = list(state_dict.get("history") or [])
             result.history_restored = "history" in state_dict
 
-    callbacks = [RunControl()]
-    if settings.schedule.validation:
-        from utils.machine import piper_compat
+    from utils.voice.retention import describe_checkpoint
+    from utils.voice.watch import make_watchers
 
-        for cb in piper_compat.checkpoint_callbacks(ckpt_dir):
-            # Best-by-val_mel only: last.ckpt is RunControl's, and each file is ~0.6 GB.
-            cb.save_top_k, cb.save_last = 1, False
-            callbacks.append(cb)
-    return callbacks
+    # Samples, report page, best-by-val_mel checkpoints (last.ckpt stays RunControl's), stops.
+    result.watchers = make_watchers(settings, ckpt_dir.parent, last_path,
+                                    final_sample=lambda: result.interrupted is None)
+    return [RunControl(), *result.watchers.callbacks]
 
 
 def _datamodule_class():
@@ -175,11 +179,18 @@ def _datamodule_class():
             with open(self.csv_path, encoding="utf-8") as handle:
                 return sum(1 for line in handle if line.strip())
 
+        max_phoneme_ids: int | None = None
+        left_out: list = []
+
         def setup(self, stage):
             if self.piper_config is None:
                 with open(self.config_path, encoding="utf-8") as handle:
                     self.piper_config = PiperConfig.from_dict(json.load(handle))
             super().setup(stage)
+            if self.max_phoneme_ids:
+                from utils.voice.phoneme_filter import drop_long_utterances
+
+                self.left_out = drop_long_utterances(self, self.max_phoneme_ids)
 
     return CoaxialDataModule
 
@@ -223,11 +234,13 @@ class _CacheProgress:
 def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_root: Path):
     data_kwargs = dict(settings.data)
     data_kwargs.update({key: settings.model[key] for key in LINKED if key in settings.model})
-    return _datamodule_class()(
+    datamodule = _datamodule_class()(
         csv_path=prepared.csv_path, audio_dir=prepared.audio_dir,
         cache_dir=piper_cache_dir(cache_root, prepared.dataset_key, settings),
         config_path=ckpt_dir / "voice_config.json", voice_name=settings.voice.voice_name, **data_kwargs,
     )
+    datamodule.max_phoneme_ids = settings.watch.get("max_phoneme_ids")
+    return datamodule
 
 
 def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progress: bool):
@@ -292,6 +305,10 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
         if result.checkpoint is None:
             raise
         result.interrupted = result.interrupted or "SIGTERM"
+    except Exception as exc:
+        _raise_if_out_of_memory(exc, settings, result, output)
+        raise
+    result.left_out = datamodule.left_out
     result.seconds["train"] = time.perf_counter() - t1
     result.steps = trainer.global_step // 2
     result.steps_this_run = result.steps - start_step
@@ -301,6 +318,18 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
     if trainer.is_global_zero:
         result.model = model
     return result
+
+
+def _raise_if_out_of_memory(exc: Exception, settings: RunSettings, result: RunResult, output: Path) -> None:
+    """Out of GPU memory: the guard has saved a checkpoint; exit 1 naming the settings to try."""
+    from utils.voice.stopping import is_out_of_memory, oom_advice
+
+    if not is_out_of_memory(exc):
+        return
+    guard = result.watchers.oom if result.watchers is not None else None
+    raise TrainingFailed(oom_advice(settings.schedule.batch_size, settings.watch.get("max_phoneme_ids"),
+                                    guard.step if guard else None, guard.saved if guard else None,
+                                    output)) from exc
 
 
 def _log_every(settings: RunSettings) -> int:

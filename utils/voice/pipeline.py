@@ -60,6 +60,7 @@ class ExportedVoice:
     onnx: Path
     sample: dict[str, Any]
     files: dict[str, str]
+    source: dict[str, Any] = field(default_factory=dict)  # which checkpoint: "best"/"last", step, file
 
 
 @dataclass
@@ -80,6 +81,10 @@ class RunSummary:
     files: dict[str, str] = field(default_factory=dict)
     sample: dict[str, Any] | None = None
     crash_debris: dict[str, int] | None = None  # temp files of a killed run removed at the start
+    best: dict[str, Any] | None = None          # step, val_mel, checkpoint of the best validation
+    exported_from: dict[str, Any] | None = None
+    stopped_stalled_at: int | None = None       # batch where --stop-when-stalled ended the run
+    left_out: list = field(default_factory=list)  # [text, phoneme ids] over --max-phoneme-ids
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -121,8 +126,10 @@ def train(options: TrainOptions) -> int:
         model, result.model = result.model, None
         exported = None
         if plan.settings.export and result.interrupted is None:
+            model, source = _export_source(plan, result, model)
             with naming_disk_full(plan.output, plan.export_bytes, "the export"):
                 exported = export_voice(plan, model, seconds)
+            exported.source = source
         del model
         seconds["total"] = time.perf_counter() - started
         summary = write_report(plan, result, history, exported, seconds, crash_debris=owned.debris.as_dict())
@@ -140,6 +147,11 @@ def validate_only(options: TrainOptions) -> int:
     from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
 
     report = validate_dataset(options.dataset if options.dataset is not None else SAMPLE_DATASET, progress=True)
+    if options.max_phoneme_ids and report.clips:
+        from utils.voice.phoneme_filter import add_to_report
+        from utils.voice.run_config import ESPEAK_VOICE
+
+        add_to_report(report, options.max_phoneme_ids, options.espeak_voice or ESPEAK_VOICE)
     print(report.format_report())
     return 0 if report.ok else 2
 
@@ -226,6 +238,7 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
                                 finetune_arch=base.arch if base is not None else None)
     _name_voice(settings, options)
     check_passthrough_names(options.passthrough)
+    _leave_out_long_clips(report, settings)
     seconds["setup"] = time.perf_counter() - t
     output = (output or default_output(settings.voice.voice_name)).resolve()
     check_folder(output, "--output")
@@ -256,6 +269,23 @@ def _check_disk_space(plan: RunPlan) -> None:
     plan.export_bytes = disk_space.export_bytes_for(generator)
 
 
+def _leave_out_long_clips(report, settings: RunSettings) -> None:
+    """--max-phoneme-ids: list the clips over the limit (the data module drops them in training)."""
+    from utils.voice.phoneme_filter import add_to_report
+
+    limit = settings.watch.get("max_phoneme_ids")
+    if not limit:
+        return
+    long_clips = add_to_report(report, limit, settings.voice.espeak_voice)
+    if not report.ok:
+        print(report.format_report(), file=sys.stderr)
+        raise BadInput(f"dataset {report.path}: no clip is within --max-phoneme-ids {limit}; nothing was written")
+    if long_clips:
+        _say(f"leaving out {len(long_clips)} of {len(report.clips)} clips over {limit} phoneme ids:")
+        for clip in long_clips[:20]:
+            _say(f"  {clip.id}: {clip.phoneme_ids} phoneme ids")
+
+
 # -- steps 2-3: own and start the output folder, prepare the data -------------------------------
 
 @contextlib.contextmanager
@@ -282,6 +312,9 @@ def start_output(plan: RunPlan) -> None:
     atomic_write_json(plan.output / CONFIG_NAME, settings.to_json())
     _say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
          f"into {plan.output}; device {settings.trainer['accelerator']}, precision {settings.trainer['precision']}")
+    from utils.voice.watch import describe_schedule
+
+    _say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
 
 
 def prepare(plan: RunPlan):
@@ -302,6 +335,21 @@ def record_history(plan: RunPlan, result: lightning_run.RunResult) -> list[dict]
                                             resumed_from_step=result.steps - result.steps_this_run)
     run_history.write_history(history, metrics)
     return history
+
+
+def _export_source(plan: RunPlan, result: lightning_run.RunResult, model) -> tuple[Any, dict]:
+    """--export-from: the best checkpoint's generator (rebuilt from its file) or the last state."""
+    from utils.voice.watch import best_of
+
+    best = best_of(result.watchers, plan.output / "checkpoints")
+    if plan.settings.watch.get("export_from") != "best" or best is None:
+        return model, {"from": "last", "step": result.steps}
+    from utils.voice.checkpoint_export import load_model
+
+    del model
+    gc.collect()
+    _say(f"exporting the best checkpoint: batch {best['step']}, validation mel loss {best['val_mel']:.4f}")
+    return load_model(Path(best["checkpoint"]))[0], {"from": "best", **best}
 
 
 def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoice:
@@ -352,6 +400,9 @@ def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[d
         files["loss curves"] = plot.name
     if exported is not None:
         files |= exported.files
+    from utils.voice.watch import watch_files
+
+    files |= watch_files(output)
     files["summary"] = "summary.json"
     last = history[-1] if history else {}
     summary = RunSummary(
@@ -363,8 +414,30 @@ def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[d
         seconds=seconds, finetune=result.finetune, interrupted=result.interrupted, output=str(output),
         files=files, sample=exported.sample if exported is not None else None, crash_debris=crash_debris,
     )
+    _add_watch_results(summary, result, exported, output)
     atomic_write_json(output / "summary.json", summary.to_json())
     return summary
+
+
+def _add_watch_results(summary: RunSummary, result: lightning_run.RunResult, exported: ExportedVoice | None,
+                       output: Path) -> None:
+    """Best step, stalled stop, left-out clips into the summary; the report page's final rewrite."""
+    from utils.voice import report_page
+    from utils.voice.watch import best_of, final_status
+
+    watchers = result.watchers
+    summary.best = best_of(watchers, output / "checkpoints")
+    summary.exported_from = exported.source if exported is not None else None
+    summary.left_out = [list(item) for item in result.left_out]
+    if watchers is not None and watchers.stall is not None:
+        summary.stopped_stalled_at = watchers.stall.stopped_at_step
+    if watchers is None or watchers.page is None:
+        return
+    state = watchers.page.state
+    state.running = False
+    state.status = final_status(summary.steps, summary.interrupted, summary.stopped_stalled_at,
+                                summary.exported_from)
+    report_page.write_report(output, state)
 
 
 def _summary_text(summary: RunSummary) -> str:

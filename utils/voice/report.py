@@ -106,6 +106,7 @@ def summary_text(summary: dict) -> str:
                      f"{ft['skipped']} skipped)")
     if s.get("interrupted"):
         lines.append(f"  STOPPED by {s['interrupted']}: checkpoint saved; continue with --resume")
+    lines.extend(_watch_lines(s))
     files = s.get("files", {})
     lines.append(f"  output:    {s['output']}")
     for label, rel in files.items():
@@ -118,3 +119,20 @@ def summary_text(summary: dict) -> str:
         onnx = Path(s["output"]) / files["voice"]
         lines.append(f"  speak:     python -m piper -m {onnx} -f hello.wav \"Hello there.\"")
     return "\n".join(lines)
+
+
+def _watch_lines(s: dict) -> list[str]:
+    """Best step, early stop, left-out clips and where the voice came from (utils.voice.watch)."""
+    lines = []
+    if s.get("best"):
+        best = s["best"]
+        lines.append(f"  best:      batch {best['step']}, validation mel loss {best['val_mel']:.4f} "
+                     f"({Path(best['checkpoint']).name})")
+    if s.get("stopped_stalled_at") is not None:
+        lines.append(f"  stopped:   at batch {s['stopped_stalled_at']}: validation mel loss stopped improving")
+    if s.get("left_out"):
+        lines.append(f"  left out:  {len(s['left_out'])} clip(s) over --max-phoneme-ids")
+    if s.get("exported_from"):
+        source = s["exported_from"]
+        lines.append(f"  exported:  from the {source['from']} checkpoint (batch {source['step']})")
+    return lines

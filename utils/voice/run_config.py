@@ -87,7 +87,7 @@ class TrainOptions:
     voice_name: str | None = None
     espeak_voice: str | None = None
     quality: str | None = None
-    sample_text: str | None = None
+    sample_text: str | list[str] | None = None   # a sentence or a file of them; repeatable
     max_steps: int | None = None
     max_epochs: int | None = None
     batch_size: int | None = None
@@ -108,6 +108,11 @@ class TrainOptions:
     language: str | None = None          # e.g. en_US; default: from the espeak voice
     no_export: bool = False
     quiet: bool = False
+    sample_every: int | None = None
+    keep_best: int | None = None
+    export_from: str | None = None
+    stop_when_stalled: int | None = None
+    max_phoneme_ids: int | None = None
     passthrough: dict[str, dict[str, Any]] = field(default_factory=lambda: {"trainer": {}, "model": {},
                                                                             "data": {}})
     argv: list[str] = field(default_factory=list)
@@ -166,6 +171,7 @@ class RunSettings:
     versions: dict[str, str | None] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
     output: str | None = None
+    watch: dict[str, Any] = field(default_factory=dict)  # samples, keep-best, stops: utils.voice.watch
     config_version: int = CONFIG_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -220,6 +226,7 @@ def resolve_settings(options: TrainOptions, report, runtime: dict | None = None,
     model, data = _resolve_model_and_data(options, voice, schedule, previous, finetune_arch,
                                           n_clips=len(report.clips), num_speakers=report.num_speakers)
     voice.sample_rate = model["sample_rate"]
+    watch = _resolve_watch(options, schedule, previous)
     runtime = runtime or {}
     return RunSettings(
         voice=voice,
@@ -229,11 +236,24 @@ def resolve_settings(options: TrainOptions, report, runtime: dict | None = None,
         trainer=_resolve_trainer(options, schedule, runtime, demo),
         device_reason=runtime.get("reason"),
         seed=_first(options.seed, previous and previous.seed, SEED),
-        sample_text=_first(options.sample_text, previous and previous.sample_text, SAMPLE_TEXT),
+        sample_text=" ".join(watch["sample_texts"]),
         checkpoint_every=_first(options.checkpoint_every, previous and previous.checkpoint_every),
         finetune=str(options.finetune) if options.finetune else (previous.finetune if previous else None),
         export=not options.no_export,
+        watch=watch,
     )
+
+
+def _resolve_watch(options: TrainOptions, schedule: Schedule, previous: RunSettings | None) -> dict:
+    from utils.voice import watch
+
+    before = previous.watch if previous is not None else {}
+    if previous is not None and not before.get("sample_texts"):
+        before = {**before, "sample_texts": [previous.sample_text]}
+    try:
+        return watch.resolve(dataclasses.asdict(options), schedule.validation, SAMPLE_TEXT, before)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
 
 
 def _first(*values):
