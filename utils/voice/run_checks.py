@@ -76,9 +76,12 @@ def check_voice_name(name: str | None) -> None:
                        "'-' or '_' (e.g. en_US-myvoice-medium)")
 
 
-def check_sample_text(text: str | None) -> None:
-    if text is not None and not text.strip():
-        raise BadInput(f"--sample-text {text!r}: give a sentence to speak into sample.wav (or drop the option)")
+def check_sample_text(texts: str | list[str] | None) -> None:
+    """Each --sample-text (repeatable) is a sentence or a file of sentences: none may be blank."""
+    for text in [texts] if isinstance(texts, str) else (texts or []):
+        if not text.strip():
+            raise BadInput(f"--sample-text {text!r}: give a sentence to speak (or a file of them), or drop "
+                           "the option")
 
 
 def check_folder(path: str | os.PathLike | None, flag: str) -> None:
