@@ -1,9 +1,9 @@
-"""The whole ``tasks.train`` flow as named steps: plan -> start -> prepare -> fit -> export -> report.
+"""The whole ``tasks.train`` flow as named steps: plan -> own -> start -> prepare -> fit -> export
+-> report.
 
-Order matters for the exit-code contract: ``plan_run`` checks everything that can be refused
-(dataset, options, device, resume and fine-tune checkpoints) before anything is written, so a
-run that exits 2 leaves nothing behind. Each step takes what the previous one produced and can be
-called on its own in tests.
+Order matters for the exit-code contract: ``plan_run`` (``utils.voice.run_plan``) checks
+everything that can be refused before anything is written, so a run that exits 2 leaves nothing
+behind. Each step takes what the previous one produced and can be called on its own in tests.
 """
 
 from __future__ import annotations
@@ -11,48 +11,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utils.files import atomic_write_json, user_cache_root
+from utils.files import atomic_write_json
 from utils.machine.versions import stack_versions
 from utils.voice import history as run_history
 from utils.voice import lightning_run
 from utils.voice.disk_space import naming_disk_full
 from utils.voice.epoch_estimate import schedule_lines
-from utils.voice.run_checks import check_folder, check_resume_checkpoint
 from utils.voice.run_config import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
-    DEFAULTS,
-    DEMO,
-    BadInput,
-    RunSettings,
     TrainingFailed,
     TrainOptions,
-    load_settings,
-    resolve_settings,
 )
-from utils.voice.run_guard import OwnedOutput, check_options
-
-
-@dataclass
-class RunPlan:
-    """Everything decided before the first byte is written."""
-
-    options: TrainOptions
-    report: Any                          # utils.voice.dataset.DatasetReport
-    settings: RunSettings
-    output: Path
-    cache_root: Path
-    previous: RunSettings | None = None  # the run being resumed
-    finetune: dict | None = None         # weights of the fine-tune checkpoint
-    base: Any = None                     # utils.voice.finetune.BaseChoice of a fine-tune
-    checkpoint_bytes: int = 0            # one checkpoint on disk (utils.voice.disk_space)
-    export_bytes: int = 0
+from utils.voice.run_guard import OwnedOutput
+from utils.voice.run_plan import RunPlan, plan_run, refuse_a_finished_run, say
 
 
 @dataclass
@@ -88,15 +65,6 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def default_output(voice_name: str) -> Path:
-    return Path("outputs") / voice_name
-
-
-def _say(message: str) -> None:
-    if not lightning_run.is_worker_process():
-        print(message, file=sys.stderr, flush=True)
 
 
 def train(options: TrainOptions) -> int:
@@ -156,136 +124,6 @@ def validate_only(options: TrainOptions) -> int:
     return 0 if report.ok else 2
 
 
-# -- step 1: plan (everything that can exit 2) ---------------------------------------------------
-
-def _resume_source(options: TrainOptions) -> tuple[Path | None, RunSettings | None]:
-    output = Path(options.output) if options.output else None
-    if not options.resume:
-        return output, None
-    if options.finetune:
-        raise BadInput("--resume and --finetune exclude each other: --resume continues the run in "
-                       "--output, --finetune starts a new one from a checkpoint")
-    if output is None:
-        output = default_output(options.voice_name or (DEFAULTS if options.dataset else DEMO)["voice_name"])
-    checkpoint = output / "checkpoints" / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        raise BadInput(f"{checkpoint}: no checkpoint to resume from — train into {output} first, or drop --resume")
-    previous = load_settings(output / CONFIG_NAME)
-    # Truncated, foreign or unsafe: refused now, not after the data was prepared (exit 2).
-    check_resume_checkpoint(checkpoint, previous.model)
-    return output, previous
-
-
-def _load_base(options: TrainOptions, cache_root: Path):
-    """The fine-tune base (downloaded and checked if named by --base/--base-url), and the options
-    with its quality label; (None, options) for a run from scratch."""
-    from utils.voice import finetune
-
-    base = finetune.choose_base(options, cache_root, progress=not lightning_run.is_worker_process())
-    return (base, options) if base is None else (base, finetune.apply_base(options, base))
-
-
-def _name_voice(settings: RunSettings, options: TrainOptions) -> None:
-    """Settle the voice's language code and check the exported file name before anything is written."""
-    from utils.voice.voice_naming import NamingError, resolve_language, voice_file_stem
-
-    voice = settings.voice
-    try:
-        if voice.language is None:
-            voice.language = resolve_language(options.language, voice.espeak_voice, voice.voice_name)
-        voice_file_stem(voice.voice_name, voice.quality, voice.language, settings.dataset.demo)
-    except NamingError as exc:
-        raise BadInput(str(exc)) from exc
-
-
-def _device_runtime(options: TrainOptions) -> dict:
-    from utils.machine.precision_policy import PolicyError
-    from utils.machine.runtime_patches import apply_runtime_patches
-
-    lightning_run.quiet_known_noise()
-    try:
-        runtime = apply_runtime_patches(accelerator=options.accelerator, precision=options.precision)
-    except PolicyError as exc:
-        raise BadInput(str(exc)) from exc
-    for warning in runtime.get("warnings", []):
-        _say(f"warning: {warning}")
-    return runtime
-
-
-def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> RunPlan:
-    """Validate the dataset, options, device and checkpoints; decide the settings and folders."""
-    from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
-    from utils.voice.passthrough import check_passthrough_names
-
-    seconds = {} if seconds is None else seconds
-    check_options(options.__dict__)  # numbers, names, folders, espeak voice: before anything else
-    output, previous = _resume_source(options)
-    dataset = options.dataset
-    if dataset is None and previous is not None and not previous.dataset.demo:
-        dataset = previous.dataset.path
-    t = time.perf_counter()
-    report = validate_dataset(dataset if dataset is not None else SAMPLE_DATASET,
-                              progress=not lightning_run.is_worker_process())
-    seconds["validate"] = time.perf_counter() - t
-    if not report.ok:
-        print(report.format_report(), file=sys.stderr)
-        raise BadInput(f"dataset {report.path} has {len(report.problems)} problem(s); nothing was written")
-    cache_root = Path(options.cache_dir) if options.cache_dir else user_cache_root()
-    base, options = _load_base(options, cache_root)
-    t = time.perf_counter()
-    runtime = _device_runtime(options)
-    settings = resolve_settings(options, report, runtime=runtime, previous=previous,
-                                finetune_arch=base.arch if base is not None else None)
-    _name_voice(settings, options)
-    check_passthrough_names(options.passthrough)
-    _leave_out_long_clips(report, settings)
-    seconds["setup"] = time.perf_counter() - t
-    output = (output or default_output(settings.voice.voice_name)).resolve()
-    check_folder(output, "--output")
-    _refuse_a_finished_run(output, previous)
-    plan = RunPlan(options=options, report=report, settings=settings, output=output, cache_root=cache_root,
-                   previous=previous, finetune=base.finetune if base is not None else None, base=base)
-    if not lightning_run.is_worker_process():
-        _check_disk_space(plan)
-    return plan
-
-
-def _refuse_a_finished_run(output: Path, previous: RunSettings | None) -> None:
-    if previous is None and (output / "checkpoints" / CHECKPOINT_NAME).exists():
-        raise BadInput(f"{output} already holds a trained run — add --resume to continue it, or choose "
-                       "another --output")
-
-
-def _check_disk_space(plan: RunPlan) -> None:
-    """One checkpoint (two with validation: the best one too), a temp copy and the export must fit."""
-    from utils.voice import disk_space
-
-    generator, discriminator = disk_space.count_parameters(plan.settings.model)
-    kept = 2 if plan.settings.schedule.validation else 1
-    existing = sum(p.stat().st_size for p in (plan.output / "checkpoints").glob("*.ckpt")) \
-        if plan.previous is not None else 0
-    plan.checkpoint_bytes = disk_space.check_before_training(plan.output, generator, discriminator, kept,
-                                                             existing, export=plan.settings.export)
-    plan.export_bytes = disk_space.export_bytes_for(generator)
-
-
-def _leave_out_long_clips(report, settings: RunSettings) -> None:
-    """--max-phoneme-ids: list the clips over the limit (the data module drops them in training)."""
-    from utils.voice.phoneme_filter import add_to_report
-
-    limit = settings.watch.get("max_phoneme_ids")
-    if not limit:
-        return
-    long_clips = add_to_report(report, limit, settings.voice.espeak_voice)
-    if not report.ok:
-        print(report.format_report(), file=sys.stderr)
-        raise BadInput(f"dataset {report.path}: no clip is within --max-phoneme-ids {limit}; nothing was written")
-    if long_clips:
-        _say(f"leaving out {len(long_clips)} of {len(report.clips)} clips over {limit} phoneme ids:")
-        for clip in long_clips[:20]:
-            _say(f"  {clip.id}: {clip.phoneme_ids} phoneme ids")
-
-
 # -- steps 2-3: own and start the output folder, prepare the data -------------------------------
 
 @contextlib.contextmanager
@@ -295,8 +133,8 @@ def own_output(plan: RunPlan):
     if lightning_run.is_worker_process():
         yield OwnedOutput(plan.output)
         return
-    with OwnedOutput(plan.output, list(plan.options.argv), say=_say) as owned:
-        _refuse_a_finished_run(plan.output, plan.previous)  # a run that finished while we planned
+    with OwnedOutput(plan.output, list(plan.options.argv), say=say) as owned:
+        refuse_a_finished_run(plan.output, plan.previous)  # a run that finished while we planned
         yield owned
 
 
@@ -310,11 +148,11 @@ def start_output(plan: RunPlan) -> None:
     settings.command = list(plan.options.argv)
     settings.output = str(plan.output)
     atomic_write_json(plan.output / CONFIG_NAME, settings.to_json())
-    _say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
+    say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
          f"into {plan.output}; device {settings.trainer['accelerator']}, precision {settings.trainer['precision']}")
     from utils.voice.watch import describe_schedule
 
-    _say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
+    say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
 
 
 def prepare(plan: RunPlan):
@@ -348,7 +186,7 @@ def _export_source(plan: RunPlan, result: lightning_run.RunResult, model) -> tup
 
     del model
     gc.collect()
-    _say(f"exporting the best checkpoint: batch {best['step']}, validation mel loss {best['val_mel']:.4f}")
+    say(f"exporting the best checkpoint: batch {best['step']}, validation mel loss {best['val_mel']:.4f}")
     return load_model(Path(best["checkpoint"]))[0], {"from": "best", **best}
 
 
