@@ -18,8 +18,8 @@ from utils.files import atomic_write_json
 from utils.voice import disk_space
 from utils.voice.checkpoints import atomic_torch_save
 from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
-from utils.voice.run_plan import plan_run
 from utils.voice.run_config import QUALITIES, TrainOptions, resolve_settings
+from utils.voice.run_plan import plan_run
 
 
 def _run(argv, capsys):
