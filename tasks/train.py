@@ -28,7 +28,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from utils.voice.run_config import QUALITIES
+    from utils.voice.watch import add_arguments as add_watch_arguments
 
     parser = argparse.ArgumentParser(
         prog="python -m tasks.train",
@@ -36,6 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="A step is one batch (one generator + one discriminator update). Lightning options pass "
                "through as --trainer.NAME=VALUE; piper's as --model.NAME=VALUE and --data.NAME=VALUE.",
     )
+    _add_data_and_voice(parser)
+    _add_schedule_and_device(parser)
+    _add_base(parser)
+    run = parser.add_argument_group("run")
+    run.add_argument("--resume", action="store_true", help="continue from --output's checkpoints/last.ckpt")
+    run.add_argument("--no-export", action="store_true", help="skip ONNX export and the spoken sample")
+    run.add_argument("--quiet", action="store_true", help="no training progress bar")
+    run.add_argument("--debug", action="store_true", help="print the traceback behind an error message")
+    add_watch_arguments(parser)
+    return parser
+
+
+def _add_data_and_voice(parser: argparse.ArgumentParser) -> None:
+    from utils.voice.run_config import QUALITIES
+
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", help="Piper CSV folder or recorder voice profile (default: the bundled "
                                         "sample on a short demo schedule)")
@@ -52,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     voice.add_argument("--sample-text", action="append",
                        help="sentence spoken into samples/ while training and into sample.wav; repeat it, "
                             "or give a text file with one sentence per line")
+    voice.add_argument("--language", metavar="CODE", help="language code of the voice, e.g. en_US (default: "
+                                                          "from --espeak-voice); names the files like "
+                                                          "published voices: <CODE>-<voice-name>-<quality>")
+
+
+def _add_schedule_and_device(parser: argparse.ArgumentParser) -> None:
     sched = parser.add_argument_group("schedule")
     sched.add_argument("--max-steps", type=int,
                        help="batches to train in total (demo: 10); a fine-tune counts from zero, on top of its base")
@@ -70,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     device.add_argument("--precision", help="Lightning precision, e.g. 32-true, bf16-mixed (default: policy)")
     device.add_argument("--devices", type=int, help="devices per node; > 1 trains with DDP")
     device.add_argument("--num-nodes", type=int, help="machines (Lightning DDP; set MASTER_ADDR, NODE_RANK)")
-    run = parser.add_argument_group("run")
-    run.add_argument("--resume", action="store_true", help="continue from --output's checkpoints/last.ckpt")
+
+
+def _add_base(parser: argparse.ArgumentParser) -> None:
     base = parser.add_argument_group("fine-tune from a base (weights only; the base fixes network and sample rate)")
     base.add_argument("--base", metavar="NAME", help="a pinned base from data/base_checkpoints.toml, e.g. "
                                                       "en_US-lessac-medium (downloaded, checked, cached)")
@@ -81,16 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="for a multi-speaker base: start from speaker N as a single-speaker voice")
     base.add_argument("--finetune", metavar="CKPT", help="a local Piper checkpoint (published piper_train, "
                                                          "piper.train or coaxial-train)")
-    voice.add_argument("--language", metavar="CODE", help="language code of the voice, e.g. en_US (default: "
-                                                          "from --espeak-voice); names the files like "
-                                                          "published voices: <CODE>-<voice-name>-<quality>")
-    run.add_argument("--no-export", action="store_true", help="skip ONNX export and the spoken sample")
-    run.add_argument("--quiet", action="store_true", help="no training progress bar")
-    run.add_argument("--debug", action="store_true", help="print the traceback behind an error message")
-    from utils.voice.watch import add_arguments
-
-    add_arguments(parser)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
