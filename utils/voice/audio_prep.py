@@ -1,4 +1,4 @@
-"""Audio conversion cache: any validated dataset → 22050 Hz (or the voice's rate) mono 16-bit WAVs.
+"""Audio conversion cache: any validated dataset → the voice's rate (16 kHz or 22050 Hz) mono 16-bit WAVs.
 
 Also writes the ``metadata.csv`` piper.train reads for them.
 
