@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_samples [--repeats N] [--device cpu|cuda|mps] [--quality x_low low high]
 
-Times ``utils.voice.samples.speak_texts`` plus the wav write, as ``SampleSpeaker`` does at each
+Times ``utils.voice.publish.samples.speak_texts`` plus the wav write, as ``SampleSpeaker`` does at each
 validation and every ``--sample-every`` batches, on an untrained generator of each quality
 (weights do not change the cost; the sentence's length does, so the noise scales are zeroed to
 make every repeat produce the same audio length). Prints the median seconds per sample, the
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from utils.voice import samples
+    from utils.voice.publish import samples
     from utils.voice.run_config import QUALITIES
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

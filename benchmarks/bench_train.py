@@ -80,8 +80,8 @@ def run_ours(work: Path, steps: int) -> dict:
 
 
 def run_plain(work: Path, steps: int) -> dict:
-    from utils.voice.audio_prep import prepare_dataset
-    from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
+    from utils.voice.data.audio_prep import prepare_dataset
+    from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 
     # The same 16 kHz clips our run trains on, prepared outside the timed part.
     prepared = prepare_dataset(validate_dataset(SAMPLE_DATASET), work / "cache-plain", progress=False,

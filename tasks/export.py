@@ -6,7 +6,7 @@
 CKPT is any checkpoint coaxial-train wrote (``checkpoints/last.ckpt`` or a ``best-...ckpt``):
 its run folder supplies the voice name, quality, phoneme map and sample sentence. A checkpoint
 outside a run folder (piper.train's, or a published Piper checkpoint read by
-utils.voice.published_checkpoint) gets piper's default phoneme map and ``--espeak-voice``
+utils.voice.base.published_checkpoint) gets piper's default phoneme map and ``--espeak-voice``
 (default en-us). Files are named as ``pixi run train`` names them (e.g. ``en_US-me-medium``).
 Default output: ``outputs/<voice-name>-<checkpoint name>/``.
 
@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
 
-    from utils.voice.checkpoint_export import export_checkpoint, run_settings, safe_stem
-    from utils.voice.checkpoints import CheckpointError
-    from utils.voice.voice_naming import NamingError
+    from utils.voice.base.checkpoints import CheckpointError
+    from utils.voice.publish.checkpoint_export import export_checkpoint, run_settings, safe_stem
+    from utils.voice.publish.voice_naming import NamingError
 
     name = args.voice_name
     if name is not None and (not name or any(ch in name for ch in '/\\:*?"<>|') or name.startswith(".")):

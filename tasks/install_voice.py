@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
-    from utils.voice.install import InstallError, install_voice, reload_instructions
+    from utils.voice.publish.install import InstallError, install_voice, reload_instructions
 
     try:
         args = build_parser().parse_args(argv)

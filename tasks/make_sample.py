@@ -18,8 +18,8 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.voice.dataset import SAMPLE_DATASET
-    from utils.voice.sample_data import SampleToolsMissing, compare_trees, generate_sample
+    from utils.voice.data.dataset import SAMPLE_DATASET
+    from utils.voice.data.sample_data import SampleToolsMissing, compare_trees, generate_sample
 
     parser = argparse.ArgumentParser(prog="make-sample", description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=SAMPLE_DATASET,

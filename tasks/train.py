@@ -28,7 +28,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from utils.voice.watch import add_arguments as add_watch_arguments
+    from utils.voice.run.watch import add_arguments as add_watch_arguments
 
     parser = argparse.ArgumentParser(
         prog="python -m tasks.train",
@@ -106,8 +106,9 @@ def _add_base(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.voice.passthrough import parse_passthrough
-    from utils.voice.run_config import BadInput, TrainOptions
+    from utils.errors import BadInput
+    from utils.voice.run.passthrough import parse_passthrough
+    from utils.voice.run_config import TrainOptions
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from utils.voice.pipeline import train
-    from utils.voice.run_guard import report_failure
+    from utils.voice.run.run_guard import report_failure
 
     try:
         return train(options)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from utils.voice.dataset import SAMPLE_DATASET
+from utils.voice.data.dataset import SAMPLE_DATASET
 
 RECORDER_RATE = 48000
 

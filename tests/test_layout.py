@@ -81,5 +81,49 @@ def test_every_package_states_its_import_rule(package):
 
 
 def test_tests_mirror_the_utils_packages():
-    for package in ("lock", "machine", "voice"):
+    for package in ("lock", "machine", "voice", *(f"voice/{sub}" for sub in VOICE_LAYERS if sub != "")):
         assert list((REPO_ROOT / "tests" / package).glob("test_*.py")), f"tests/{package}/ has no tests"
+
+
+# utils/voice/: the foundation modules ("" = the package's own modules, the spine excepted) and
+# its sub-packages, lowest layer first (utils/voice/__init__.py draws the picture).
+VOICE_LAYERS = ("", "data", "base", "publish", "run")
+SPINE = "pipeline"
+
+
+def _voice_layer(module: str) -> int:
+    """Layer of a utils.voice module name (len(VOICE_LAYERS) for the spine)."""
+    parts = module.split(".")[2:]
+    if not parts or parts[0] == SPINE:
+        return len(VOICE_LAYERS)
+    return VOICE_LAYERS.index(parts[0]) if parts[0] in VOICE_LAYERS else 0
+
+
+def _upward_imports(voice_root: Path) -> list[str]:
+    bad = []
+    for path in sorted(voice_root.rglob("*.py")):
+        rel = path.relative_to(voice_root).with_suffix("")
+        own = _voice_layer(".".join(("utils", "voice", *rel.parts)))
+        for name, line in _imports(path, module_level_only=False):
+            if name.startswith("utils.voice.") and _voice_layer(name) > own:
+                bad.append(f"utils/voice/{rel}.py:{line} imports {name}")
+    return bad
+
+
+def test_voice_packages_import_only_downward():
+    assert _upward_imports(UTILS / "voice") == []
+
+
+def test_the_layer_checker_sees_an_upward_import(tmp_path):
+    fake = tmp_path / "voice" / "data"
+    fake.mkdir(parents=True)
+    (fake / "bad.py").write_text("from utils.voice.run.watch import resolve\n", encoding="utf-8")
+    assert _upward_imports(tmp_path / "voice") == ["utils/voice/data/bad.py:1 imports utils.voice.run.watch"]
+
+
+def test_voice_keeps_few_modules_of_its_own_and_small_ones():
+    own = [p.name for p in (UTILS / "voice").glob("*.py") if p.name != "__init__.py"]
+    assert len(own) <= 6, own
+    for package in VOICE_LAYERS[1:]:
+        doc = ast.get_docstring(ast.parse((UTILS / "voice" / package / "__init__.py").read_text(encoding="utf-8")))
+        assert doc and "Import rule" in doc, f"utils/voice/{package}/__init__.py states no import rule"

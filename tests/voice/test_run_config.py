@@ -8,18 +8,18 @@ import json
 import pytest
 from dataset_builders import make_piper_dataset
 
-from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
-from utils.voice.history import merge_resumed, read_history, write_history
-from utils.voice.passthrough import parse_passthrough
+from utils.errors import BadInput
+from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
+from utils.voice.run.history import merge_resumed, read_history, write_history
+from utils.voice.run.passthrough import parse_passthrough
+from utils.voice.run.resolve import resolve_settings
 from utils.voice.run_config import (
     CONFIG_VERSION,
     DEMO,
     QUALITIES,
-    BadInput,
     RunSettings,
     TrainOptions,
     load_settings,
-    resolve_settings,
 )
 
 

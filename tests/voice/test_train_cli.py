@@ -8,7 +8,7 @@ import pytest
 from dataset_builders import BROKEN_KINDS, make_broken_dataset, snapshot
 
 from tasks.train import main
-from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
+from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 
 
 def _run(argv, capsys):

@@ -1,28 +1,19 @@
-"""Voices: datasets, audio conversion, the training run around piper.train, checkpoints, export,
-reports.
+"""Voices: datasets, base checkpoints, the training run around piper.train, and what it publishes.
+
+Layers, lowest first; a module imports only from its own layer and those below it
+(``tests/test_layout.py`` checks it):
+
+0. the foundation, modules of this package: ``console`` (``say``, ``is_worker_process``),
+   ``run_config`` (typed options and settings, presets, defaults, ``train_config.json``), and
+   ``utils.errors`` (``UserError`` and its exit codes);
+1. ``data/``: datasets, their reports, the audio cache, phoneme limits, the bundled sample;
+2. ``base/``: base checkpoints: catalog, downloads, safe loading, speakers, fine-tune setup;
+3. ``publish/``: export, naming, samples, the report page, plots, installing the voice;
+4. ``run/``: settings resolution, planning and guards, the run lock, disk space, the Lightning
+   run, stopping, retention, history;
+5. the spine, ``pipeline``: ``tasks/train.py`` hands it the parsed options; it resolves them once
+   and runs the steps check, plan, prepare, train, export, report.
 
 Import rule: anything in ``utils`` plus torch, piper, Lightning, numpy; ``utils.lock`` and
-``utils.machine`` never import from here (``tests/test_layout.py`` checks it).
-
-Where things are, in the order a run meets them (``tasks/train.py`` -> ``pipeline.train``):
-
-- the data: ``dataset`` (``validate_dataset``; ``dataset_report``, ``dataset_metadata``,
-  ``dataset_audio``), ``audio_prep`` (the content-keyed conversion cache), ``phoneme_filter``
-  (``--max-phoneme-ids``), ``sample_data`` (regenerates the bundled sample);
-- the settings: ``run_config`` (typed options and settings, presets, ``train_config.json``),
-  ``passthrough`` (``--trainer.X``/``--model.X``/``--data.X``), ``watch`` (sampling, report,
-  retention and stopping options);
-- refusing before writing: ``run_plan`` (step 1, everything that can exit 2), ``run_checks``
-  (option validators), ``run_guard`` (option checks, folder ownership, one-line errors),
-  ``run_lock`` (one run per output folder), ``crash_debris``, ``disk_space``;
-- a fine-tune base: ``base_catalog`` (pinned bases), ``download`` (resumable, hash-checked),
-  ``published_checkpoint`` (old piper_train files, safely), ``checkpoints`` (weights-only loads,
-  atomic saves), ``base_speaker`` (one speaker of a multi-speaker base), ``finetune``,
-  ``epoch_estimate``;
-- training: ``pipeline`` (the steps after planning), ``lightning_run`` (model, data module,
-  trainer, signals, resume), ``history`` (``metrics.csv``), ``samples``, ``retention``
-  (keep-best), ``stopping`` (stalled stop, out of memory), ``report_page`` (``report.html``);
-- the voice: ``export`` (ONNX, voice config, speaking), ``checkpoint_export`` (``pixi run
-  export``), ``voice_naming`` (published file names, language block), ``install``
-  (``pixi run install-voice``), ``report`` (plots and the printed summary).
+``utils.machine`` never import from here.
 """

@@ -1,7 +1,7 @@
 """The whole ``tasks.train`` flow as named steps: plan -> own -> start -> prepare -> fit -> export
 -> report.
 
-Order matters for the exit-code contract: ``plan_run`` (``utils.voice.run_plan``) checks
+Order matters for the exit-code contract: ``plan_run`` (``utils.voice.run.run_plan``) checks
 everything that can be refused before anything is written, so a run that exits 2 leaves nothing
 behind. Each step takes what the previous one produced and can be called on its own in tests.
 """
@@ -16,20 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from utils.errors import TrainingFailed
 from utils.files import atomic_write_json
 from utils.machine.versions import stack_versions
-from utils.voice import history as run_history
-from utils.voice import lightning_run
-from utils.voice.disk_space import naming_disk_full
-from utils.voice.epoch_estimate import schedule_lines
+from utils.voice.console import is_worker_process, say
+from utils.voice.run import history as run_history
+from utils.voice.run import lightning_run
+from utils.voice.run.disk_space import naming_disk_full
+from utils.voice.run.epoch_estimate import schedule_lines
+from utils.voice.run.run_guard import OwnedOutput
+from utils.voice.run.run_plan import RunPlan, plan_run, refuse_a_finished_run
 from utils.voice.run_config import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
-    TrainingFailed,
     TrainOptions,
 )
-from utils.voice.run_guard import OwnedOutput
-from utils.voice.run_plan import RunPlan, plan_run, refuse_a_finished_run, say
 
 
 @dataclass
@@ -88,7 +89,7 @@ def train(options: TrainOptions) -> int:
             result.finetune |= plan.base.summary()
             plan.base.finetune = None
         seconds.update(result.seconds)
-        if lightning_run.is_worker_process() or result.model is None:
+        if is_worker_process() or result.model is None:
             return 0
         history = record_history(plan, result)
         model, result.model = result.model, None
@@ -112,11 +113,11 @@ def train(options: TrainOptions) -> int:
 
 
 def validate_only(options: TrainOptions) -> int:
-    from utils.voice.dataset import SAMPLE_DATASET, validate_dataset
+    from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 
     report = validate_dataset(options.dataset if options.dataset is not None else SAMPLE_DATASET, progress=True)
     if options.max_phoneme_ids and report.clips:
-        from utils.voice.phoneme_filter import add_to_report
+        from utils.voice.data.phoneme_filter import add_to_report
         from utils.voice.run_config import ESPEAK_VOICE
 
         add_to_report(report, options.max_phoneme_ids, options.espeak_voice or ESPEAK_VOICE)
@@ -130,7 +131,7 @@ def validate_only(options: TrainOptions) -> int:
 def own_output(plan: RunPlan):
     """The run lock on the output folder for the rest of the run (a live owner: exit 2), then the
     temp files a killed run left there removed. DDP worker processes work under rank 0's lock."""
-    if lightning_run.is_worker_process():
+    if is_worker_process():
         yield OwnedOutput(plan.output)
         return
     with OwnedOutput(plan.output, list(plan.options.argv), say=say) as owned:
@@ -140,7 +141,7 @@ def own_output(plan: RunPlan):
 
 def start_output(plan: RunPlan) -> None:
     """The first write of the run: the output folder and its ``train_config.json``."""
-    if lightning_run.is_worker_process():
+    if is_worker_process():
         return
     settings = plan.settings
     plan.output.mkdir(parents=True, exist_ok=True)
@@ -150,15 +151,15 @@ def start_output(plan: RunPlan) -> None:
     atomic_write_json(plan.output / CONFIG_NAME, settings.to_json())
     say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
          f"into {plan.output}; device {settings.trainer['accelerator']}, precision {settings.trainer['precision']}")
-    from utils.voice.watch import describe_schedule
+    from utils.voice.run.watch import describe_schedule
 
     say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
 
 
 def prepare(plan: RunPlan):
-    from utils.voice.audio_prep import prepare_dataset
+    from utils.voice.data.audio_prep import prepare_dataset
 
-    return prepare_dataset(plan.report, plan.cache_root, progress=not lightning_run.is_worker_process(),
+    return prepare_dataset(plan.report, plan.cache_root, progress=not is_worker_process(),
                            sample_rate=plan.settings.voice.sample_rate)
 
 
@@ -177,12 +178,12 @@ def record_history(plan: RunPlan, result: lightning_run.RunResult) -> list[dict]
 
 def _export_source(plan: RunPlan, result: lightning_run.RunResult, model) -> tuple[Any, dict]:
     """--export-from: the best checkpoint's generator (rebuilt from its file) or the last state."""
-    from utils.voice.watch import best_of
+    from utils.voice.run.watch import best_of
 
     best = best_of(result.watchers, plan.output / "checkpoints")
     if plan.settings.watch.get("export_from") != "best" or best is None:
         return model, {"from": "last", "step": result.steps}
-    from utils.voice.checkpoint_export import load_model
+    from utils.voice.publish.checkpoint_export import load_model
 
     del model
     gc.collect()
@@ -193,9 +194,9 @@ def _export_source(plan: RunPlan, result: lightning_run.RunResult, model) -> tup
 def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoice:
     """``<name>.onnx`` + ``.onnx.json`` from the trained generator, then a sentence spoken by the
     piper runtime from those files, and its spectrogram."""
-    from utils.voice import export
-    from utils.voice import report as run_report
-    from utils.voice.voice_naming import voice_file_stem
+    from utils.voice.publish import export
+    from utils.voice.publish import report as run_report
+    from utils.voice.publish.voice_naming import voice_file_stem
 
     settings, output = plan.settings, plan.output
     name = voice_file_stem(settings.voice.voice_name, settings.voice.quality, settings.voice.language,
@@ -224,7 +225,7 @@ def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoi
 def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[dict],
                  exported: ExportedVoice | None, seconds: dict[str, float],
                  crash_debris: dict[str, int] | None = None) -> RunSummary:
-    from utils.voice import report as run_report
+    from utils.voice.publish import report as run_report
 
     settings, output = plan.settings, plan.output
     files: dict[str, str] = {"config": CONFIG_NAME}
@@ -238,7 +239,7 @@ def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[d
         files["loss curves"] = plot.name
     if exported is not None:
         files |= exported.files
-    from utils.voice.watch import watch_files
+    from utils.voice.run.watch import watch_files
 
     files |= watch_files(output)
     files["summary"] = "summary.json"
@@ -260,8 +261,8 @@ def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[d
 def _add_watch_results(summary: RunSummary, result: lightning_run.RunResult, exported: ExportedVoice | None,
                        output: Path) -> None:
     """Best step, stalled stop, left-out clips into the summary; the report page's final rewrite."""
-    from utils.voice import report_page
-    from utils.voice.watch import best_of, final_status
+    from utils.voice.publish import report_page
+    from utils.voice.run.watch import best_of, final_status
 
     watchers = result.watchers
     summary.best = best_of(watchers, output / "checkpoints")
@@ -279,6 +280,6 @@ def _add_watch_results(summary: RunSummary, result: lightning_run.RunResult, exp
 
 
 def _summary_text(summary: RunSummary) -> str:
-    from utils.voice import report as run_report
+    from utils.voice.publish import report as run_report
 
     return run_report.summary_text(summary.to_json())

@@ -1,0 +1,143 @@
+"""Which base a fine-tune starts from, and what that base fixes: one step of the train flow's plan.
+
+Three ways to name a base, one at a time: ``--base NAME`` (a pinned entry of
+data/base_checkpoints.toml), ``--base-url URL --base-sha256 HEX`` (any file, pinned by the user),
+``--finetune PATH`` (a local checkpoint: a published one or one coaxial-train wrote). Downloads are
+checked and cached by ``utils.voice.base.download``; the checkpoint is read through the allowlist of
+``utils.voice.base.published_checkpoint``. The base then fixes the network (architecture, widths,
+kernel sizes) and the sample rate, and its quality label becomes the voice's. A multi-speaker base
+needs ``--base-speaker N``: speaker N is folded into a single-speaker network
+(``utils.voice.base.base_speaker``), and the others are not carried over.
+
+Only weights carry over. The run is a new one: fresh AdamW states, step and epoch counters from
+zero, so ``--max-steps`` / ``--max-epochs`` say how much to train *in this run*, on top of what
+the base had done (the summary states both).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from utils.errors import BadInput, TrainingFailed
+from utils.voice.console import say
+from utils.voice.run_config import TrainOptions
+
+SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+@dataclass
+class BaseChoice:
+    """The base a fine-tune starts from, resolved and read."""
+
+    source: str                      # what the user named: catalog name, URL or path
+    path: Path                       # the local, checked file
+    description: str
+    quality: str                     # published label the voice inherits
+    architecture: str
+    sample_rate: int
+    arch: dict[str, Any]             # VitsModel arguments the fine-tune must use
+    finetune: dict[str, Any]         # {"state_dict": ...} for lightning_run.run_training
+    epochs_done: int | None
+    batches_done: int
+    speaker: int | None = None
+    base_speakers: int = 1
+
+    def summary(self) -> dict[str, Any]:
+        """What summary.json records about the base (weights excluded)."""
+        return {"base": self.source, "base_file": str(self.path), "base_quality": self.quality,
+                "base_architecture": self.architecture, "base_sample_rate": self.sample_rate,
+                "base_epochs": self.epochs_done, "base_batches": self.batches_done,
+                "base_speaker": self.speaker, "base_speakers": self.base_speakers}
+
+
+def _check_options(options: TrainOptions) -> None:
+    given = [flag for flag, value in (("--base", options.base), ("--base-url", options.base_url),
+                                      ("--finetune", options.finetune)) if value]
+    if len(given) > 1:
+        raise BadInput(f"{' and '.join(given)} each name a base: give one")
+    if options.base_url and not options.base_sha256:
+        raise BadInput("--base-url needs --base-sha256 HEX (the file's sha256): a download is only used "
+                       "once it is known to be that file")
+    if options.base_sha256 and not options.base_url:
+        raise BadInput("--base-sha256 goes with --base-url; for a catalog base the catalog pins the hash")
+    if options.base_sha256 and not SHA256_HEX.match(options.base_sha256):
+        raise BadInput(f"--base-sha256 {options.base_sha256!r}: expected 64 hex digits (sha256sum prints them)")
+    if options.base_speaker is not None and not given:
+        raise BadInput("--base-speaker N chooses a speaker of a multi-speaker base: add --base, --base-url or "
+                       "--finetune")
+    if given and options.resume:
+        raise BadInput(f"--resume and {given[0]} exclude each other: --resume continues the run in --output, "
+                       f"{given[0]} starts a new one from a base")
+
+
+def _local_file(options: TrainOptions, cache_root: Path, progress: bool) -> tuple[str, Path]:
+    from utils.voice.base.download import DownloadError, fetch_base
+
+    if options.finetune:
+        return str(options.finetune), Path(options.finetune)
+    try:
+        if options.base:
+            from utils.voice.base.base_catalog import CatalogError, find_base
+
+            try:
+                entry = find_base(options.base)
+            except CatalogError as exc:
+                raise BadInput(str(exc)) from exc
+            return options.base, fetch_base(entry.url, entry.sha256, entry.size, cache_root, progress).path
+        return options.base_url, fetch_base(options.base_url, options.base_sha256, None, cache_root, progress).path
+    except DownloadError as exc:
+        raise TrainingFailed(str(exc)) from exc
+
+
+def choose_base(options: TrainOptions, cache_root: Path, progress: bool = True) -> BaseChoice | None:
+    """The base named on the command line, downloaded if needed and read; None for a run from scratch."""
+    _check_options(options)
+    if not (options.base or options.base_url or options.finetune):
+        return None
+    from utils.voice.base.checkpoints import CheckpointError
+    from utils.voice.base.published_checkpoint import read_base_checkpoint
+
+    source, path = _local_file(options, cache_root, progress)
+    try:
+        base = read_base_checkpoint(path)
+        state_dict, arch, speaker = _speaker_choice(base, options.base_speaker)
+    except CheckpointError as exc:
+        raise BadInput(str(exc)) from exc
+    arch = {k: v for k, v in arch.items() if k != "num_speakers"}  # the dataset decides the speakers
+    return BaseChoice(source=source, path=path, description=base.describe(), quality=base.quality,
+                      architecture=base.architecture, sample_rate=base.sample_rate, arch=arch,
+                      finetune={"state_dict": state_dict}, epochs_done=base.epoch,
+                      batches_done=base.batches_done, speaker=speaker, base_speakers=base.num_speakers)
+
+
+def _speaker_choice(base, speaker: int | None) -> tuple[dict, dict, int | None]:
+    from utils.voice.base.base_speaker import single_speaker_kwargs, single_speaker_state_dict
+
+    if base.num_speakers == 1:
+        if speaker is not None:
+            raise BadInput(f"--base-speaker {speaker}: {base.path.name} has one speaker; drop --base-speaker")
+        return base.state_dict, base.model_kwargs, None
+    if speaker is None:
+        raise BadInput(f"{base.path.name} has {base.num_speakers} speakers: fine-tuning it as it is would retrain "
+                       f"all of them on your recordings and export a {base.num_speakers}-speaker voice. Choose "
+                       f"the speaker to start from with --base-speaker N (0 to {base.num_speakers - 1}); the new "
+                       "voice is then a single-speaker voice and the other speakers are not carried over")
+    return (single_speaker_state_dict(base.state_dict, speaker), single_speaker_kwargs(base.model_kwargs),
+            speaker)
+
+
+def apply_base(options: TrainOptions, base: BaseChoice) -> TrainOptions:
+    """The options with the base's quality label (the network is the base's) and its file as source."""
+    if options.quality and options.quality != base.quality:
+        say(f"note: --quality {options.quality} ignored: a fine-tune keeps its base's network")
+    speaker = (f", speaker {base.speaker} of {base.base_speakers} as a single-speaker voice"
+               if base.speaker is not None else "")
+    say(f"fine-tune from {base.source}: {base.description}{speaker}; keeps its {base.architecture} network "
+        f"and {base.sample_rate} Hz sample rate (quality label {base.quality}); optimizer state not carried "
+        "over, --max-steps/--max-epochs count this run")
+    return dataclasses.replace(options, quality=base.quality, finetune=str(base.path))
+

@@ -1,0 +1,11 @@
+"""The dataset: what a run trains on.
+
+Owns: reading a dataset in either layout (Piper CSV, a Coaxial recorder profile) and its report
+(``dataset``, ``dataset_metadata``, ``dataset_audio``, ``dataset_report``: every problem with file,
+line and fix), the content-keyed conversion cache (``audio_prep``), the phoneme-length limit
+(``phoneme_filter``) and the bundled sample (``sample_data``).
+
+Import rule (layer 1, the lowest package): the foundation modules of ``utils.voice``
+(``console``, ``run_config``), ``utils.errors``, ``utils.files``, ``utils.machine``, numpy,
+torch, piper; never ``base``, ``publish``, ``run`` or the spine.
+"""

@@ -1,0 +1,334 @@
+"""The Lightning run around piper.train: data module, model, callbacks, trainer, signals, resume.
+
+``run_training`` builds piper's ``VitsModel`` + ``VitsDataModule`` and a Lightning ``Trainer`` from
+``RunSettings`` the way piper's own CLI would, minus what breaks offline (the val_mos checkpoint)
+and plus what a user needs: atomic checkpoints, a clean stop on SIGINT/SIGTERM, ``--resume`` and
+``--finetune``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from utils.errors import TrainingFailed
+from utils.voice.console import is_worker_process
+from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings
+
+CHECKPOINT_INTERVAL_S = 600      # write last.ckpt at least this often during long runs
+
+
+def piper_cache_dir(cache_root: Path, dataset_key: str, settings: RunSettings) -> Path:
+    """piper keys its phoneme/spectrogram cache by row number and text only: give each prepared
+    dataset and feature setting its own folder so edited audio never meets stale tensors."""
+    model, data = settings.model, settings.data
+    parts = [dataset_key, settings.voice.sample_rate, data["espeak_voice"],
+             model.get("filter_length", 1024), model.get("hop_length", 256), model.get("win_length", 1024),
+             data.get("trim_silence", True), data.get("phoneme_type")]
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+    return cache_root / "piper" / digest
+
+
+def quiet_known_noise() -> None:
+    """Silence messages that say nothing to a user of this tool (the summary says what matters)."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("piper").setLevel(logging.WARNING)
+    for message in (r".*weight_norm.* is deprecated", r".*pin_memory.*no accelerator",
+                    r".*LeafSpec.*deprecated", r"Constant folding", r".*does not have many workers",
+                    r"Converting a tensor to a Python boolean",
+                    r"Checkpoint directory .* exists and is not empty"):  # voice_config.json lives there
+        warnings.filterwarnings("ignore", message=message)
+
+
+
+@dataclass
+class RunResult:
+    steps: int = 0                   # batches trained, in total (resumed runs included)
+    steps_this_run: int = 0
+    epochs: int = 0
+    interrupted: str | None = None   # the signal name when stopped early
+    history: list[dict] = field(default_factory=list)
+    history_restored: bool = False   # history holds the resumed checkpoint's earlier rows too
+    checkpoint: Path | None = None
+    finetune: dict | None = None
+    seconds: dict = field(default_factory=dict)
+    model: Any = None                # the trained VitsModel, for export (rank 0 only)
+    watchers: Any = None             # utils.voice.run.watch.Watchers: samples, page, best checkpoints, stops
+    left_out: list = field(default_factory=list)  # (text, phoneme ids) over --max-phoneme-ids
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into "finish this batch, save, stop" instead of dying mid-write."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl+C: the user really wants out now
+        self.signal_name = signal.Signals(signum).name
+        print(f"\n{self.signal_name} received: finishing this batch, saving a checkpoint, then stopping "
+              "(Ctrl+C again to abort without saving)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, result: RunResult):
+    import lightning.pytorch as pl
+
+    every = settings.checkpoint_every
+    last_path = ckpt_dir / CHECKPOINT_NAME
+
+    class RunControl(pl.Callback):
+        """Saves last.ckpt (every N batches, every 10 min, at the end, on a signal) and records losses."""
+
+        def __init__(self):
+            self._last_save = self._started = time.monotonic()
+
+        def _save(self, trainer):
+            trainer.save_checkpoint(last_path, weights_only=False)
+            self._last_save = time.monotonic()
+            result.checkpoint = last_path
+            if trainer.is_global_zero:
+                print(describe_checkpoint(last_path, f"latest state, batch {trainer.global_step // 2}"),
+                      file=sys.stderr, flush=True)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            step = trainer.global_step // 2
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                       if k.startswith(("loss_", "train_")) and getattr(v, "numel", lambda: 1)() == 1}
+            if trainer.is_global_zero:
+                # wall seconds since this process started training: throughput without a profiler
+                seconds = round(time.monotonic() - self._started, 3)
+                result.history.append({"step": step, "epoch": trainer.current_epoch, "seconds": seconds,
+                                       **metrics})
+            if stop.signal_name is not None:
+                result.interrupted = stop.signal_name
+                self._save(trainer)
+                trainer.should_stop = True
+            elif (every and step % every == 0) or time.monotonic() - self._last_save > CHECKPOINT_INTERVAL_S:
+                self._save(trainer)
+
+        def on_train_end(self, trainer, pl_module):
+            if result.interrupted is None:
+                self._save(trainer)
+
+        # The per-batch history is saved inside every checkpoint, so a resume after any crash
+        # (kill -9 included, when metrics.csv was never written) keeps every row before it.
+        def state_dict(self):
+            return {"history": list(result.history)}
+
+        def load_state_dict(self, state_dict):
+            result.history[:0] = list(state_dict.get("history") or [])
+            result.history_restored = "history" in state_dict
+
+    from utils.voice.run.retention import describe_checkpoint
+    from utils.voice.run.watch import make_watchers
+
+    # Samples, report page, best-by-val_mel checkpoints (last.ckpt stays RunControl's), stops.
+    result.watchers = make_watchers(settings, ckpt_dir.parent, last_path,
+                                    final_sample=lambda: result.interrupted is None)
+    return [RunControl(), *result.watchers.callbacks]
+
+
+def _datamodule_class():
+    from piper.config import PiperConfig
+    from piper.train.vits.dataset import VitsDataModule
+
+    class CoaxialDataModule(VitsDataModule):
+        """piper's data module, with a progress bar for its preparation and DDP-safe setup.
+
+        piper fills ``piper_config`` in ``prepare_data``, which Lightning runs on one process
+        per node only; the other ranks read the config file that process wrote.
+        """
+
+        _prepared = False
+
+        def prepare_data(self):
+            if self._prepared:
+                return
+            with _CacheProgress(self.cache_dir, self._expected_rows(), "phonemes + spectrograms"):
+                super().prepare_data()
+            self._prepared = True
+
+        def _expected_rows(self) -> int:
+            with open(self.csv_path, encoding="utf-8") as handle:
+                return sum(1 for line in handle if line.strip())
+
+        max_phoneme_ids: int | None = None
+        left_out: list = []
+
+        def setup(self, stage):
+            if self.piper_config is None:
+                with open(self.config_path, encoding="utf-8") as handle:
+                    self.piper_config = PiperConfig.from_dict(json.load(handle))
+            super().setup(stage)
+            if self.max_phoneme_ids:
+                from utils.voice.data.phoneme_filter import drop_long_utterances
+
+                self.left_out = drop_long_utterances(self, self.max_phoneme_ids)
+
+    return CoaxialDataModule
+
+
+class _CacheProgress:
+    """A tqdm bar fed by counting the spectrogram files piper writes (it has no progress hook)."""
+
+    def __init__(self, cache_dir: Path, total: int, desc: str):
+        self.cache_dir, self.total, self.desc = Path(cache_dir), total, desc
+        self._done = threading.Event()
+        self._thread = None
+
+    def _count(self) -> int:
+        try:
+            return sum(1 for name in os.listdir(self.cache_dir) if name.endswith(".spec.pt"))
+        except OSError:
+            return 0
+
+    def __enter__(self):
+        if self._count() >= self.total or is_worker_process():
+            return self
+        from tqdm.auto import tqdm
+
+        def watch():
+            with tqdm(total=self.total, desc=self.desc, unit="clip", file=sys.stderr) as bar:
+                while not self._done.wait(0.2):
+                    bar.update(self._count() - bar.n)
+                bar.update(self._count() - bar.n)
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        return False
+
+
+def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_root: Path):
+    data_kwargs = dict(settings.data)
+    data_kwargs.update({key: settings.model[key] for key in LINKED if key in settings.model})
+    datamodule = _datamodule_class()(
+        csv_path=prepared.csv_path, audio_dir=prepared.audio_dir,
+        cache_dir=piper_cache_dir(cache_root, prepared.dataset_key, settings),
+        config_path=ckpt_dir / "voice_config.json", voice_name=settings.voice.voice_name, **data_kwargs,
+    )
+    datamodule.max_phoneme_ids = settings.watch.get("max_phoneme_ids")
+    return datamodule
+
+
+def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progress: bool):
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from utils.voice.run.checkpoint_io import make_checkpoint_io
+
+    trainer_kwargs = dict(settings.trainer)
+    devices, nodes = trainer_kwargs.get("devices", 1), trainer_kwargs.get("num_nodes", 1)
+    if (isinstance(devices, int) and devices > 1) or nodes > 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        # The discriminator step leaves generator parameters without gradients: DDP must allow it.
+        trainer_kwargs["strategy"] = DDPStrategy(find_unused_parameters=True)
+    return pl.Trainer(
+        default_root_dir=output,
+        callbacks=callbacks,
+        plugins=[make_checkpoint_io()],
+        logger=TensorBoardLogger(save_dir=output, name="logs", version="", default_hp_metric=False),
+        enable_checkpointing=settings.schedule.validation,
+        enable_progress_bar=progress and not is_worker_process(),
+        enable_model_summary=False,
+        log_every_n_steps=_log_every(settings),
+        **trainer_kwargs,
+    )
+
+
+def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path, resume: bool = False,
+                 finetune: dict | None = None, progress: bool = True) -> RunResult:
+    """Train (or continue) the voice described by ``settings`` on the prepared dataset."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+    from piper.train.vits.lightning import VitsModel
+
+    from utils.voice.base.checkpoints import load_checkpoint_safely, transfer_weights
+
+    result = RunResult()
+    ckpt_dir = output / "checkpoints"
+    datamodule = _build_datamodule(settings, prepared, ckpt_dir, cache_root)
+    t0 = time.perf_counter()
+    if not is_worker_process():
+        datamodule.prepare_data()
+    result.seconds["phonemize"] = time.perf_counter() - t0
+
+    pl.seed_everything(settings.seed, workers=True, verbose=False)
+    model = VitsModel(**settings.model)
+    if finetune is not None:
+        copied, skipped = transfer_weights(model, finetune, settings.finetune)
+        result.finetune = {"source": settings.finetune, "copied": copied, "skipped": skipped}
+    stop = _StopRequest()
+    trainer = _build_trainer(settings, output, _make_callbacks(settings, ckpt_dir, stop, result), progress)
+    last = ckpt_dir / CHECKPOINT_NAME
+    start_step = int(load_checkpoint_safely(last).get("global_step", 0)) // 2 if resume else 0
+    t1 = time.perf_counter()
+    try:
+        with stop:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    except SIGTERMException:
+        # Lightning's own SIGTERM handler ends fit with this SystemExit once the epoch loop
+        # notices; RunControl has saved the checkpoint by then, so it is a clean stop.
+        if result.checkpoint is None:
+            raise
+        result.interrupted = result.interrupted or "SIGTERM"
+    except Exception as exc:
+        _raise_if_out_of_memory(exc, settings, result, output)
+        raise
+    result.left_out = datamodule.left_out
+    result.seconds["train"] = time.perf_counter() - t1
+    result.steps = trainer.global_step // 2
+    result.steps_this_run = result.steps - start_step
+    # The epoch of the last batch, numbered as in metrics.csv (Lightning's current_epoch is one
+    # more once fit has ended at an epoch boundary or at max_steps).
+    result.epochs = result.history[-1]["epoch"] if result.history else trainer.current_epoch
+    if trainer.is_global_zero:
+        result.model = model
+    return result
+
+
+def _raise_if_out_of_memory(exc: Exception, settings: RunSettings, result: RunResult, output: Path) -> None:
+    """Out of GPU memory: the guard has saved a checkpoint; exit 1 naming the settings to try."""
+    from utils.voice.run.stopping import is_out_of_memory, oom_advice
+
+    if not is_out_of_memory(exc):
+        return
+    guard = result.watchers.oom if result.watchers is not None else None
+    raise TrainingFailed(oom_advice(settings.schedule.batch_size, settings.watch.get("max_phoneme_ids"),
+                                    guard.step if guard else None, guard.saved if guard else None,
+                                    output)) from exc
+
+
+def _log_every(settings: RunSettings) -> int:
+    steps = settings.schedule.max_steps
+    return max(1, min(50, steps // 20)) if steps else 50
