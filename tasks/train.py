@@ -16,8 +16,9 @@ options pass through as --trainer.NAME=VALUE (piper's model/data options as --mo
 --data.NAME=VALUE).
 
 Exit codes: 0 voice trained (and exported); 1 runtime failure (a base download failed or did not
-match its sha256, included), disk full, or stopped by SIGINT/SIGTERM (a checkpoint is saved;
-continue with --resume); 2 bad input or the output folder in use by another run (nothing written).
+match its sha256, included), disk full, or stopped by SIGINT/SIGTERM/SIGHUP (a checkpoint is
+saved; continue with --resume; under Slurm SIGUSR1 also requeues the job); 2 bad input or the
+output folder in use by another run (nothing written).
 Errors are one line; --debug adds the traceback.
 """
 
@@ -28,6 +29,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from utils.voice.run.resume_mode import RESUME_MODES
     from utils.voice.run.watch import add_arguments as add_watch_arguments
 
     parser = argparse.ArgumentParser(
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schedule_and_device(parser)
     _add_base(parser)
     run = parser.add_argument_group("run")
-    run.add_argument("--resume", action="store_true", help="continue from --output's checkpoints/last.ckpt")
+    run.add_argument("--resume", nargs="?", const="yes", choices=RESUME_MODES, metavar="auto",
+                     help="continue from --output's checkpoints/last.ckpt; --resume auto: continue if it "
+                          "exists, start a new run otherwise (for requeued cluster jobs)")
     run.add_argument("--no-export", action="store_true", help="skip ONNX export and the spoken sample")
     run.add_argument("--quiet", action="store_true", help="no training progress bar")
     run.add_argument("--debug", action="store_true", help="print the traceback behind an error message")

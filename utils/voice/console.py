@@ -13,8 +13,17 @@ import sys
 
 
 def is_worker_process() -> bool:
-    """True in the extra processes Lightning's DDP launcher starts (they re-run this command)."""
-    return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0
+    """True in the extra processes Lightning's DDP launcher starts (they re-run this command), and
+    in every Slurm task but the first when ``srun`` starts one process per GPU itself."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0 or _slurm_task_rank() > 0
+
+
+def _slurm_task_rank() -> int:
+    # As Lightning's SLURMEnvironment decides: a job step with SLURM_NTASKS, not an interactive
+    # job named bash/interactive (there Lightning ignores Slurm, and so do we).
+    if "SLURM_NTASKS" not in os.environ or os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive"):
+        return 0
+    return int(os.environ.get("SLURM_PROCID", "0") or 0)
 
 
 def say(message: str) -> None:

@@ -26,6 +26,7 @@ from utils.voice.run.disk_space import naming_disk_full
 from utils.voice.run.epoch_estimate import schedule_lines
 from utils.voice.run.run_guard import OwnedOutput
 from utils.voice.run.run_plan import RunPlan, plan_run, refuse_a_finished_run
+from utils.voice.run.stop_signals import stopped_message
 from utils.voice.run_config import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
@@ -106,9 +107,8 @@ def train(options: TrainOptions) -> int:
     print("\n".join(schedule_lines(plan.settings, history, summary.finetune if plan.base else None)))
     if result.interrupted:
         saved = plan.output / summary.files.get("checkpoint", f"checkpoints/{CHECKPOINT_NAME}")
-        raise TrainingFailed(f"stopped by {result.interrupted} after {result.steps} batches; checkpoint "
-                             f"{saved} saved — continue with: python -m tasks.train --output {plan.output} "
-                             "--resume")
+        raise TrainingFailed(stopped_message(result.interrupted, result.steps, saved, plan.output,
+                                             result.requeue_note))
     return 0
 
 

@@ -2,8 +2,8 @@
 
 ``run_training`` builds piper's ``VitsModel`` + ``VitsDataModule`` and a Lightning ``Trainer`` from
 ``RunSettings`` the way piper's own CLI would, minus what breaks offline (the val_mos checkpoint)
-and plus what a user needs: atomic checkpoints, a clean stop on SIGINT/SIGTERM, ``--resume`` and
-``--finetune``.
+and plus what a user needs: atomic checkpoints, a clean stop on SIGINT/SIGTERM/SIGHUP (and Slurm's
+requeue signal: ``utils.voice.run.stop_signals``), ``--resume`` and ``--finetune``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from utils.errors import TrainingFailed
 from utils.voice.console import is_worker_process
+from utils.voice.run.stop_signals import StopRequest, requeue_slurm_job, slurm_environment, worker_init
 from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings
 
 CHECKPOINT_INTERVAL_S = 600      # write last.ckpt at least this often during long runs
@@ -58,6 +58,7 @@ class RunResult:
     steps_this_run: int = 0
     epochs: int = 0
     interrupted: str | None = None   # the signal name when stopped early
+    requeue_note: str | None = None  # Slurm: "Slurm job N requeued", or why it was not
     history: list[dict] = field(default_factory=list)
     history_restored: bool = False   # history holds the resumed checkpoint's earlier rows too
     checkpoint: Path | None = None
@@ -68,33 +69,7 @@ class RunResult:
     left_out: list = field(default_factory=list)  # (text, phoneme ids) over --max-phoneme-ids
 
 
-class _StopRequest:
-    """Turns SIGINT/SIGTERM into "finish this batch, save, stop" instead of dying mid-write."""
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signal_name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # second Ctrl+C: the user really wants out now
-        self.signal_name = signal.Signals(signum).name
-        print(f"\n{self.signal_name} received: finishing this batch, saving a checkpoint, then stopping "
-              "(Ctrl+C again to abort without saving)", file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
-
-
-def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, result: RunResult):
+def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, result: RunResult):
     import lightning.pytorch as pl
 
     every = settings.checkpoint_every
@@ -123,16 +98,36 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, r
                 seconds = round(time.monotonic() - self._started, 3)
                 result.history.append({"step": step, "epoch": trainer.current_epoch, "seconds": seconds,
                                        **metrics})
-            if stop.signal_name is not None:
-                result.interrupted = stop.signal_name
-                self._save(trainer)
-                trainer.should_stop = True
+            if stop.agreed(trainer):
+                self._stop(trainer)
             elif (every and step % every == 0) or time.monotonic() - self._last_save > CHECKPOINT_INTERVAL_S:
                 self._save(trainer)
+
+        def _stop(self, trainer):
+            # A signal during validation or sample-making is acted on here too, once that is done.
+            result.interrupted = stop.signal_name or "a signal to another rank"
+            self._save(trainer)
+            trainer.should_stop = True
+            if stop.requeue and trainer.is_global_zero:  # saved first: the requeued job resumes from it
+                stop.requeued, result.requeue_note = requeue_slurm_job()
+
+        # Lightning installs its SIGTERM handler after on_fit_start and would raise mid-validation,
+        # before anything is saved: ours again, for the whole fit (Lightning restores it after).
+        def on_sanity_check_start(self, trainer, pl_module):
+            stop.install()
+
+        def on_train_start(self, trainer, pl_module):
+            stop.install()
+
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking and result.interrupted is None and stop.agreed(trainer):
+                self._stop(trainer)
 
         def on_train_end(self, trainer, pl_module):
             if result.interrupted is None:
                 self._save(trainer)
+                # a signal during the final save: saved, but stopped before the export
+                result.interrupted = stop.signal_name
 
         # The per-batch history is saved inside every checkpoint, so a resume after any crash
         # (kill -9 included, when metrics.csv was never written) keeps every row before it.
@@ -178,6 +173,12 @@ def _datamodule_class():
 
         max_phoneme_ids: int | None = None
         left_out: list = []
+
+        def _make_dataloader(self, dataset, shuffle: bool = False, drop_last: bool = False):
+            loader = super()._make_dataloader(dataset, shuffle=shuffle, drop_last=drop_last)
+            if loader.num_workers > 0:  # workers leave SIGTERM/SIGINT/SIGHUP to the main process
+                loader.worker_init_fn = worker_init
+            return loader
 
         def setup(self, stage):
             if self.piper_config is None:
@@ -240,7 +241,7 @@ def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_roo
     return datamodule
 
 
-def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progress: bool):
+def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progress: bool, cluster=None):
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -256,7 +257,7 @@ def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progres
     return pl.Trainer(
         default_root_dir=output,
         callbacks=callbacks,
-        plugins=[make_checkpoint_io()],
+        plugins=[make_checkpoint_io(), *([cluster] if cluster is not None else [])],
         logger=TensorBoardLogger(save_dir=output, name="logs", version="", default_hp_metric=False),
         enable_checkpointing=settings.schedule.validation,
         enable_progress_bar=progress and not is_worker_process(),
@@ -288,8 +289,10 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
     if finetune is not None:
         copied, skipped = transfer_weights(model, finetune, settings.finetune)
         result.finetune = {"source": settings.finetune, "copied": copied, "skipped": skipped}
-    stop = _StopRequest()
-    trainer = _build_trainer(settings, output, _make_callbacks(settings, ckpt_dir, stop, result), progress)
+    slurm = slurm_environment()
+    stop = StopRequest(requeue_signal=slurm.requeue_signal if slurm is not None else None)
+    trainer = _build_trainer(settings, output, _make_callbacks(settings, ckpt_dir, stop, result), progress,
+                             cluster=slurm)
     last = ckpt_dir / CHECKPOINT_NAME
     start_step = int(load_checkpoint_safely(last).get("global_step", 0)) // 2 if resume else 0
     t1 = time.perf_counter()
@@ -300,7 +303,8 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
         # Lightning's own SIGTERM handler ends fit with this SystemExit once the epoch loop
         # notices; RunControl has saved the checkpoint by then, so it is a clean stop.
         if result.checkpoint is None:
-            raise
+            raise TrainingFailed("stopped by SIGTERM before the first checkpoint was saved; nothing to "
+                                 "continue from — start the run again") from None
         result.interrupted = result.interrupted or "SIGTERM"
     except Exception as exc:
         _raise_if_out_of_memory(exc, settings, result, output)

@@ -18,6 +18,7 @@ from utils.files import user_cache_root
 from utils.voice.console import is_worker_process, say
 from utils.voice.run import lightning_run
 from utils.voice.run.resolve import resolve_settings
+from utils.voice.run.resume_mode import settle_resume
 from utils.voice.run.run_checks import check_folder, check_resume_checkpoint
 from utils.voice.run.run_guard import check_options
 from utils.voice.run_config import (
@@ -112,6 +113,7 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
 
     seconds = {} if seconds is None else seconds
     check_options(options.__dict__)  # numbers, names, folders, espeak voice: before anything else
+    options = settle_resume(options)  # --resume auto: a plain yes/no from here on
     output, previous = _resume_source(options)
     dataset = options.dataset
     if dataset is None and previous is not None and not previous.dataset.demo:

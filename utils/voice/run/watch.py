@@ -17,6 +17,7 @@ from typing import Any
 from utils.voice.data.phoneme_filter import check_limit
 from utils.voice.publish import report_page, samples
 from utils.voice.run import retention, stopping
+from utils.voice.run.schedule_text import passthrough_lines, schedule_facts, validation_text
 
 EXPORT_CHOICES = ("best", "last")
 
@@ -80,11 +81,12 @@ def describe_schedule(settings) -> str:
     else:
         end = f"{schedule.max_epochs} epochs"
     lines = [f"schedule: {end}, batch size {schedule.batch_size}"]
+    lines.append(validation_text(settings.trainer, schedule.validation))  # pass-through options as they act
+    lines.extend(passthrough_lines(settings.trainer, schedule.validation))
     if schedule.validation:
-        lines.append("validation after every epoch (held-out clips, mel loss)")
         lines.append(f"checkpoints: last.ckpt + the best {watch['keep_best']} by validation mel loss")
     else:
-        lines.append("no validation (too few clips, or the demo schedule); checkpoints: last.ckpt")
+        lines.append("checkpoints: last.ckpt")
     every = watch["sample_every"]
     lines.append("samples: " + (f"every {every} batches, " if every else "")
                  + ("at each validation and " if schedule.validation else "")
@@ -107,6 +109,7 @@ def page_facts(settings) -> dict[str, str]:
                   + (f" — {settings.device_reason}" if settings.device_reason else ""),
         "precision": str(trainer.get("precision")),
         "schedule": describe_schedule(settings).split("\n", 1)[0].removeprefix("schedule: "),
+        **schedule_facts(trainer, settings.schedule.validation),
     }
 
 
