@@ -26,6 +26,11 @@ def _flag(name: str, value: Any) -> str:
     return f"--trainer.{name}={value}"
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _fraction(value: Any) -> bool:
     return isinstance(value, float) and not isinstance(value, bool)
 
@@ -43,18 +48,18 @@ def validation_text(trainer: dict[str, Any], validation: bool) -> str:
              if name in trainer]
     if interval is not None and not _fraction(interval) and isinstance(interval, int):
         scope = "counted across epochs" if every_epochs is None else \
-            ("within each epoch" if every_epochs == 1 else f"within every {every_epochs}th epoch")
+            ("within each epoch" if every_epochs == 1 else f"within every {_ordinal(every_epochs)} epoch")
         when = f"validation every {interval} batches ({scope})"
     elif interval is not None and _fraction(interval) and interval < 1.0:
         when = f"validation every {interval:g} of an epoch ({1 / interval:g} times per epoch)"
         if every_epochs not in (None, 1):
-            when += f", in every {every_epochs}th epoch"
+            when += f", in every {_ordinal(every_epochs)} epoch"
     elif interval is not None and not isinstance(interval, (int, float)):
         when = f"validation every {interval} of training time"
     elif every_epochs in (None, 1):
         when = "validation after every epoch"
     else:
-        when = f"validation after every {every_epochs}th epoch"
+        when = f"validation after every {_ordinal(every_epochs)} epoch"
     text = f"{when} (held-out clips, mel loss)"
     return f"{text} [{', '.join(flags)}]" if flags else text
 
