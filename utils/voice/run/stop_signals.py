@@ -94,8 +94,11 @@ class StopRequest:
         self.signal_name = signal.Signals(signum).name
         self.requeue = signum == self.requeue_signal
         what = "Slurm's time-limit warning: " if self.requeue else ""
-        print(f"\n{self.signal_name} received ({what}finishing this batch, saving a checkpoint, then stopping; "
-              "Ctrl+C again to abort without saving)", file=sys.stderr, flush=True)
+        try:
+            print(f"\n{self.signal_name} received ({what}finishing this batch, saving a checkpoint, then stopping; "
+                  "Ctrl+C again to abort without saving)", file=sys.stderr, flush=True)
+        except OSError:  # SIGHUP: the terminal may be gone; saving matters more than saying so
+            pass
 
     def agreed(self, trainer) -> bool:
         """Whether to stop now; in DDP every rank gets the same answer (any rank signalled), so no
