@@ -29,7 +29,7 @@ CHECKPOINT_INTERVAL_S = 600      # write last.ckpt at least this often during lo
 def piper_cache_dir(cache_root: Path, dataset_key: str, settings: RunSettings) -> Path:
     """piper keys its phoneme/spectrogram cache by row number and text only: give each prepared
     dataset and feature setting its own folder so edited audio never meets stale tensors."""
-    model, data = settings.model, settings.data
+    model, data = settings.model.kwargs(), settings.data.kwargs()
     parts = [dataset_key, settings.voice.sample_rate, data["espeak_voice"],
              model.get("filter_length", 1024), model.get("hop_length", 256), model.get("win_length", 1024),
              data.get("trim_silence", True), data.get("phoneme_type")]
@@ -229,14 +229,14 @@ class _CacheProgress:
 
 
 def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_root: Path):
-    data_kwargs = dict(settings.data)
-    data_kwargs.update({key: settings.model[key] for key in LINKED if key in settings.model})
+    data_kwargs, model_kwargs = settings.data.kwargs(), settings.model.kwargs()
+    data_kwargs.update({key: model_kwargs[key] for key in LINKED if key in model_kwargs})
     datamodule = _datamodule_class()(
         csv_path=prepared.csv_path, audio_dir=prepared.audio_dir,
         cache_dir=piper_cache_dir(cache_root, prepared.dataset_key, settings),
         config_path=ckpt_dir / "voice_config.json", voice_name=settings.voice.voice_name, **data_kwargs,
     )
-    datamodule.max_phoneme_ids = settings.watch.get("max_phoneme_ids")
+    datamodule.max_phoneme_ids = settings.watch.max_phoneme_ids
     return datamodule
 
 
@@ -246,7 +246,7 @@ def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progres
 
     from utils.voice.run.checkpoint_io import make_checkpoint_io
 
-    trainer_kwargs = dict(settings.trainer)
+    trainer_kwargs = settings.trainer.kwargs()
     devices, nodes = trainer_kwargs.get("devices", 1), trainer_kwargs.get("num_nodes", 1)
     if (isinstance(devices, int) and devices > 1) or nodes > 1:
         from lightning.pytorch.strategies import DDPStrategy
@@ -284,7 +284,7 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
     result.seconds["phonemize"] = time.perf_counter() - t0
 
     pl.seed_everything(settings.seed, workers=True, verbose=False)
-    model = VitsModel(**settings.model)
+    model = VitsModel(**settings.model.kwargs())
     if finetune is not None:
         copied, skipped = transfer_weights(model, finetune, settings.finetune)
         result.finetune = {"source": settings.finetune, "copied": copied, "skipped": skipped}
@@ -324,7 +324,7 @@ def _raise_if_out_of_memory(exc: Exception, settings: RunSettings, result: RunRe
     if not is_out_of_memory(exc):
         return
     guard = result.watchers.oom if result.watchers is not None else None
-    raise TrainingFailed(oom_advice(settings.schedule.batch_size, settings.watch.get("max_phoneme_ids"),
+    raise TrainingFailed(oom_advice(settings.schedule.batch_size, settings.watch.max_phoneme_ids,
                                     guard.step if guard else None, guard.saved if guard else None,
                                     output)) from exc
 
