@@ -111,8 +111,8 @@ def _add_base(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from utils.errors import BadInput
+    from utils.voice.options import TrainOptions
     from utils.voice.run.passthrough import parse_passthrough
-    from utils.voice.run_config import TrainOptions
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -125,11 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from utils.voice.pipeline import train
+    from utils.voice import pipeline
     from utils.voice.run.run_guard import report_failure
 
     try:
-        return train(options)
+        if options.validate_only:
+            return pipeline.validate_only(options.dataset, options.watch.max_phoneme_ids, options.voice.espeak_voice)
+        return pipeline.train(options)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure becomes a line and a code
         # bad input 2, disk full / stopped / failed 1; a traceback only with --debug or for a bug
         return report_failure(exc, debug=args.debug)

@@ -7,18 +7,17 @@ import json
 
 import pytest
 from dataset_builders import make_piper_dataset
+from settings_helpers import settings_for
 
 from utils.errors import BadInput
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 from utils.voice.run.history import merge_resumed, read_history, write_history
 from utils.voice.run.passthrough import parse_passthrough
-from utils.voice.run.resolve import resolve_settings
 from utils.voice.run_config import (
     CONFIG_VERSION,
     DEMO,
     QUALITIES,
     RunSettings,
-    TrainOptions,
     load_settings,
 )
 
@@ -37,46 +36,46 @@ def test_passthrough_values_are_parsed_as_json_or_text():
 
 
 def test_each_quality_name_is_a_distinct_published_tier(three_clips):
-    got = {q: resolve_settings(TrainOptions(dataset=str(three_clips.path), quality=q), three_clips)
+    got = {q: settings_for(three_clips, dataset=str(three_clips.path), quality=q)
            for q in QUALITIES}
     rates = {q: s.voice.sample_rate for q, s in got.items()}
     assert rates == {"x_low": 16000, "low": 16000, "medium": 22050, "high": 22050}
-    shapes = {q: (s.voice.sample_rate, json.dumps(s.model, sort_keys=True)) for q, s in got.items()}
+    shapes = {q: (s.voice.sample_rate, json.dumps(s.model.kwargs(), sort_keys=True)) for q, s in got.items()}
     assert len(set(shapes.values())) == len(QUALITIES)
-    assert got["x_low"].model["hidden_channels"] == 96
-    assert got["high"].model["upsample_initial_channel"] == 512
-    assert all(s.model["sample_rate"] == s.voice.sample_rate for s in got.values())
+    assert got["x_low"].model.kwargs()["hidden_channels"] == 96
+    assert got["high"].model.kwargs()["upsample_initial_channel"] == 512
+    assert all(s.model.sample_rate == s.voice.sample_rate for s in got.values())
 
 
 def test_lightning_counts_two_optimizer_steps_per_batch(three_clips):
-    settings = resolve_settings(TrainOptions(dataset=str(three_clips.path), max_steps=7), three_clips)
-    assert settings.trainer["max_steps"] == 14 and settings.trainer["max_epochs"] == -1
+    settings = settings_for(three_clips, dataset=str(three_clips.path), max_steps=7)
+    assert settings.trainer.max_steps == 14 and settings.trainer.max_epochs == -1
 
 
 def test_demo_defaults_apply_only_without_a_dataset(three_clips):
-    demo = resolve_settings(TrainOptions(), validate_dataset(SAMPLE_DATASET))
+    demo = settings_for(validate_dataset(SAMPLE_DATASET))
     assert demo.dataset.demo and demo.voice.quality == "x_low"
     assert demo.schedule.max_steps == DEMO["max_steps"]
-    real = resolve_settings(TrainOptions(dataset=str(three_clips.path)), three_clips)
+    real = settings_for(three_clips, dataset=str(three_clips.path))
     assert not real.dataset.demo and real.voice.quality == "medium" and real.schedule.max_epochs == 1000
 
 
 @pytest.mark.parametrize("option,value", [("segment_size", 1000), ("batch_size", 0), ("max_steps", -3)])
 def test_bad_schedule_values_are_refused_naming_the_option(three_clips, option, value):
     with pytest.raises(BadInput, match=f"--{option.replace('_', '-')} {value}"):
-        resolve_settings(TrainOptions(dataset=str(three_clips.path), **{option: value}), three_clips)
+        settings_for(three_clips, dataset=str(three_clips.path), **{option: value})
 
 
 def test_settings_round_trip_through_train_config_json(three_clips, tmp_path):
-    settings = resolve_settings(TrainOptions(dataset=str(three_clips.path), quality="high", checkpoint_every=5,
-                                             seed=7), three_clips)
+    settings = settings_for(three_clips, dataset=str(three_clips.path), quality="high", checkpoint_every=5,
+                            seed=7)
     path = tmp_path / "train_config.json"
     path.write_text(json.dumps(settings.to_json()), encoding="utf-8")
     assert load_settings(path) == settings
 
 
 def test_an_older_config_is_refused_with_the_file_and_the_fix(three_clips, tmp_path):
-    data = resolve_settings(TrainOptions(dataset=str(three_clips.path)), three_clips).to_json()
+    data = settings_for(three_clips, dataset=str(three_clips.path)).to_json()
     del data["schedule"]["segment_size"]
     with pytest.raises(BadInput, match="train_config.json.*segment_size.*--output"):
         RunSettings.from_json(data, tmp_path / "train_config.json")
@@ -86,22 +85,21 @@ def test_an_older_config_is_refused_with_the_file_and_the_fix(three_clips, tmp_p
 
 
 def test_resume_keeps_every_option_of_the_run_unless_overridden(three_clips):
-    first = resolve_settings(TrainOptions(dataset=str(three_clips.path), quality="x_low", max_steps=40,
-                                          batch_size=3, segment_size=4096, checkpoint_every=5, seed=9,
-                                          sample_text="Hello."), three_clips)
-    resumed = resolve_settings(TrainOptions(resume=True), three_clips, previous=first)
+    first = settings_for(three_clips, dataset=str(three_clips.path), quality="x_low", max_steps=40,
+                         batch_size=3, segment_size=4096, checkpoint_every=5, seed=9, sample_text="Hello.")
+    resumed = settings_for(three_clips, previous=first, resume=True)
     same = ("voice", "schedule", "model", "data", "seed", "sample_text", "checkpoint_every")
     assert {k: getattr(resumed, k) for k in same} == {k: getattr(first, k) for k in same}
-    longer = resolve_settings(TrainOptions(resume=True, max_steps=80), three_clips, previous=first)
+    longer = settings_for(three_clips, previous=first, resume=True, max_steps=80)
     assert longer.schedule.max_steps == 80 and longer.checkpoint_every == 5
     assert dataclasses.replace(longer.schedule, max_steps=40) == first.schedule
 
 
 @pytest.mark.parametrize("option,value", [("quality", "high"), ("voice_name", "other"), ("espeak_voice", "de")])
 def test_resume_refuses_a_changed_voice_or_network(three_clips, option, value):
-    first = resolve_settings(TrainOptions(dataset=str(three_clips.path)), three_clips)
+    first = settings_for(three_clips, dataset=str(three_clips.path))
     with pytest.raises(BadInput, match=f"--{option.replace('_', '-')} {value} differs"):
-        resolve_settings(TrainOptions(resume=True, **{option: value}), three_clips, previous=first)
+        settings_for(three_clips, previous=first, resume=True, **{option: value})
 
 
 def test_history_round_trips_and_a_resume_keeps_the_rows_before_its_checkpoint(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from utils.errors import UserError
 from utils.machine.hardware import Hardware, arch_supported
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
@@ -32,8 +33,10 @@ CUDA_ARCH_REMEDY = (
 )
 
 
-class PolicyError(ValueError):
+class PolicyError(UserError, ValueError):
     """The requested accelerator/precision cannot run here; the message carries the fix."""
+
+    exit_code = 2
 
 
 @dataclasses.dataclass(frozen=True)

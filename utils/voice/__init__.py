@@ -4,8 +4,8 @@ Layers, lowest first; a module imports only from its own layer and those below i
 (``tests/test_layout.py`` checks it):
 
 0. the foundation, modules of this package: ``console`` (``say``, ``is_worker_process``),
-   ``run_config`` (typed options and settings, presets, defaults, ``train_config.json``), and
-   ``utils.errors`` (``UserError`` and its exit codes);
+   ``options`` (the parsed command line in typed groups), ``run_config`` (typed settings, presets,
+   defaults, ``train_config.json``), and ``utils.errors`` (``UserError`` and its exit codes);
 1. ``data/``: datasets, their reports, the audio cache, phoneme limits, the bundled sample;
 2. ``base/``: base checkpoints: catalog, downloads, safe loading, speakers, fine-tune setup;
 3. ``publish/``: export, naming, samples, the report page, plots, installing the voice;

@@ -1,6 +1,6 @@
-"""A training run's settings, typed: what the user asked (``TrainOptions``), what was resolved from
-it (``RunSettings``, saved as ``train_config.json`` beside the outputs so a voice explains itself)
-and the errors that decide the exit code.
+"""A training run's settings, typed: what was resolved from the command line
+(``utils.voice.options.TrainOptions``) into ``RunSettings``, saved as ``train_config.json`` beside
+the outputs so a voice explains itself.
 
 Defaults live in one place below, one per line with their unit. ``utils.voice.run.resolve`` merges, in
 order of precedence: an explicit command-line value; the run being resumed; the preset of the
@@ -70,54 +70,6 @@ CONFIG_VERSION = 2               # train_config.json layout; bump when a field c
 
 
 @dataclass
-class TrainOptions:
-    """The command line, parsed. ``None`` means "not given": the run being resumed or a default
-    decides."""
-
-    dataset: str | None = None
-    validate_only: bool = False
-    cache_dir: str | None = None
-    output: str | None = None
-    voice_name: str | None = None
-    espeak_voice: str | None = None
-    quality: str | None = None
-    sample_text: str | list[str] | None = None   # a sentence or a file of them; repeatable
-    max_steps: int | None = None
-    max_epochs: int | None = None
-    batch_size: int | None = None
-    segment_size: int | None = None
-    num_workers: int | None = None
-    checkpoint_every: int | None = None
-    seed: int | None = None
-    accelerator: str | None = None
-    precision: str | None = None
-    devices: int | None = None
-    num_nodes: int | None = None
-    resume: bool = False
-    finetune: str | None = None
-    base: str | None = None              # catalog name (data/base_checkpoints.toml)
-    base_url: str | None = None
-    base_sha256: str | None = None
-    base_speaker: int | None = None      # speaker of a multi-speaker base to start from
-    language: str | None = None          # e.g. en_US; default: from the espeak voice
-    no_export: bool = False
-    quiet: bool = False
-    sample_every: int | None = None
-    keep_best: int | None = None
-    export_from: str | None = None
-    stop_when_stalled: int | None = None
-    max_phoneme_ids: int | None = None
-    passthrough: dict[str, dict[str, Any]] = field(default_factory=lambda: {"trainer": {}, "model": {},
-                                                                            "data": {}})
-    argv: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_namespace(cls, namespace: Any, **extra: Any) -> TrainOptions:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in vars(namespace).items() if k in names}, **extra)
-
-
-@dataclass
 class VoiceSpec:
     voice_name: str
     quality: str
@@ -147,15 +99,87 @@ class Schedule:
 
 
 @dataclass
+class WatchSettings:
+    """Hearing, keeping and stopping (``utils.voice.run.watch`` resolves them)."""
+
+    sample_every: int | None         # batches between samples; None: at validations and the end only
+    sample_texts: list[str]
+    keep_best: int                   # checkpoints kept by validation mel loss, besides last.ckpt
+    stop_when_stalled: int | None    # validations without improvement before stopping; None: off
+    max_phoneme_ids: int | None      # clips longer than this are left out; None: keep all
+    export_from: str                 # "best" or "last"
+
+
+class _Arguments:
+    """Typed fields a run reads, plus ``extra``: the rest of the keyword arguments handed to piper or
+    Lightning as they are (pass-through options included). JSON and ``kwargs()`` are one flat dict,
+    as the class being configured takes it."""
+
+    extra: dict[str, Any]
+
+    def kwargs(self) -> dict[str, Any]:
+        typed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**self.extra, **typed}
+
+    @classmethod
+    def from_kwargs(cls, values: dict[str, Any]):
+        if not isinstance(values, dict):
+            raise TypeError(f"{cls.__name__} expects an object, not {type(values).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        missing = sorted(names - set(values))
+        if missing:
+            raise KeyError(missing[0])
+        return cls(**{k: values[k] for k in names}, extra={k: v for k, v in values.items() if k not in names})
+
+
+@dataclass
+class ModelSettings(_Arguments):
+    """piper.train ``VitsModel`` arguments; ``extra`` holds the network (quality preset or base) and
+    ``--model.NAME`` pass-through."""
+
+    sample_rate: int
+    batch_size: int
+    segment_size: int                # audio samples per training slice
+    num_speakers: int
+    mos_metric: str = "none"         # the MOS model is a download; offline it is never logged
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataSettings(_Arguments):
+    """piper.train ``VitsDataModule`` arguments; ``extra`` holds ``--data.NAME`` pass-through."""
+
+    espeak_voice: str
+    validation_split: float
+    num_test_examples: int
+    num_workers: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainerSettings(_Arguments):
+    """Lightning ``Trainer`` arguments; ``extra`` holds the validation switches and ``--trainer.NAME``."""
+
+    accelerator: str
+    devices: int | str
+    num_nodes: int
+    precision: str
+    max_steps: int                   # optimizer steps: two per batch; -1 none
+    max_epochs: int                  # -1 none
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class RunSettings:
     """Everything that drives and documents one run; ``train_config.json`` is its JSON form."""
 
     voice: VoiceSpec
     dataset: DatasetSpec
     schedule: Schedule
-    model: dict[str, Any]        # piper.train VitsModel arguments
-    data: dict[str, Any]         # piper.train VitsDataModule arguments
-    trainer: dict[str, Any]      # Lightning Trainer arguments
+    model: ModelSettings
+    data: DataSettings
+    trainer: TrainerSettings
+    watch: WatchSettings
     device_reason: str | None = None
     seed: int = SEED
     sample_text: str = SAMPLE_TEXT
@@ -165,11 +189,12 @@ class RunSettings:
     versions: dict[str, str | None] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
     output: str | None = None
-    watch: dict[str, Any] = field(default_factory=dict)  # samples, keep-best, stops: utils.voice.run.watch
     config_version: int = CONFIG_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data.update(model=self.model.kwargs(), data=self.data.kwargs(), trainer=self.trainer.kwargs())
+        return data
 
     @classmethod
     def from_json(cls, data: Any, source: Path | str) -> RunSettings:
@@ -185,7 +210,10 @@ class RunSettings:
                            f"this one reads {CONFIG_VERSION}) — {fix}")
         try:
             parts = {"voice": VoiceSpec(**data["voice"]), "dataset": DatasetSpec(**data["dataset"]),
-                     "schedule": Schedule(**data["schedule"])}
+                     "schedule": Schedule(**data["schedule"]), "watch": WatchSettings(**data["watch"]),
+                     "model": ModelSettings.from_kwargs(data["model"]),
+                     "data": DataSettings.from_kwargs(data["data"]),
+                     "trainer": TrainerSettings.from_kwargs(data["trainer"])}
             plain = {f.name: data[f.name] for f in dataclasses.fields(cls)
                      if f.name not in parts and f.name in data}
             settings = cls(**parts, **plain)
@@ -193,8 +221,8 @@ class RunSettings:
             raise BadInput(f"{source}: field {exc.args[0]!r} is missing — {fix}") from None
         except TypeError as exc:
             raise BadInput(f"{source}: {exc} — {fix}") from None
-        if settings.voice.quality not in QUALITIES or not isinstance(settings.model, dict):
-            raise BadInput(f"{source}: voice.quality {settings.voice.quality!r} or model is not valid — {fix}")
+        if settings.voice.quality not in QUALITIES:
+            raise BadInput(f"{source}: voice.quality {settings.voice.quality!r} is not valid — {fix}")
         return settings
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from tasks.train import main
 from utils.files import TEMP_GLOB
@@ -20,7 +21,7 @@ from utils.voice.run import disk_space
 from utils.voice.run.history import read_history
 from utils.voice.run.run_lock import LOCK_NAME
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32", reason="kill -9 (SIGKILL) is POSIX")]
 

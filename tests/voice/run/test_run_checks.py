@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from utils.errors import BadInput
+from utils.voice.options import TrainOptions
 from utils.voice.run import run_checks
 from utils.voice.run.checkpoint_io import atomic_torch_save
 
@@ -30,14 +31,19 @@ from utils.voice.run.checkpoint_io import atomic_torch_save
 ])
 def test_out_of_range_numbers_are_refused_by_name(key, value, words):
     with pytest.raises(BadInput) as refused:
-        run_checks.check_numbers({key: value})
+        run_checks.check_numbers(*_requests(**{key: value}))
     assert words in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_good_numbers_and_absent_options_pass():
-    run_checks.check_numbers({"devices": -1, "num_nodes": 1, "checkpoint_every": 1, "segment_size": 8192,
-                              "batch_size": 1, "max_steps": 1, "max_epochs": None, "num_workers": 0, "seed": 0})
-    run_checks.check_numbers({})
+    run_checks.check_numbers(*_requests(devices=-1, num_nodes=1, checkpoint_every=1, segment_size=8192,
+                                        batch_size=1, max_steps=1, max_epochs=None, num_workers=0, seed=0))
+    run_checks.check_numbers(*_requests())
+
+
+def _requests(**flags):
+    options = TrainOptions.of(**flags)
+    return options.schedule, options.device
 
 
 @pytest.mark.parametrize("name", ["two\nlines", "   ", "", "a/b", "a\\b", ".hidden", " padded", "tab\there",

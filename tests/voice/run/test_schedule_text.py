@@ -6,14 +6,13 @@ from __future__ import annotations
 import html
 
 import pytest
+from settings_helpers import settings_for
 
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 from utils.voice.publish import report_page
 from utils.voice.run import watch
 from utils.voice.run.epoch_estimate import batches_per_epoch
-from utils.voice.run.resolve import resolve_settings
 from utils.voice.run.schedule_text import max_time_seconds, passthrough_lines, train_batches, validation_text
-from utils.voice.run_config import TrainOptions
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +21,8 @@ def report():
 
 
 def _settings(report, demo: bool = False, **trainer):
-    options = TrainOptions(dataset=None if demo else str(SAMPLE_DATASET), batch_size=2,
-                           passthrough={"trainer": trainer, "model": {}, "data": {}})
-    return resolve_settings(options, report)
+    return settings_for(report, dataset=None if demo else str(SAMPLE_DATASET), batch_size=2,
+                        passthrough={"trainer": trainer, "model": {}, "data": {}})
 
 
 def test_check_val_every_n_epoch_limits_and_max_time_are_printed_and_on_the_report_page(report, tmp_path):

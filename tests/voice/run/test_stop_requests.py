@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from tasks.train import build_parser, main
 from utils.errors import BadInput
 from utils.voice.console import is_worker_process
-from utils.voice.run.resume_mode import settle_resume
+from utils.voice.options import BaseRequest
+from utils.voice.run.resume_mode import resume_folder, settle_resume
 from utils.voice.run.stop_signals import StopRequest, requeue_slurm_job, slurm_job_id, stopped_message
-from utils.voice.run_config import TrainOptions
 
 posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -34,7 +35,7 @@ def test_a_data_loader_worker_ignores_the_stop_signals_of_its_group():
             "    def __getitem__(self, i):\n"
             "        print(os.getpid(), flush=True); time.sleep(3); return i\n"
             "print(list(DataLoader(Slow(), num_workers=1, worker_init_fn=worker_init)), flush=True)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[3],
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     worker = int(proc.stdout.readline())
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
@@ -71,23 +72,21 @@ def test_sigusr1_is_the_requeue_request_only_under_slurm():
     assert plain.signal_name is None
 
 
-def _options(tmp_path, resume, **more) -> TrainOptions:
-    return TrainOptions(output=str(tmp_path / "out"), resume=resume, **more)
-
-
 def test_resume_auto_starts_without_a_checkpoint_and_continues_with_one(tmp_path, capsys):
-    assert settle_resume(_options(tmp_path, "auto", finetune="base.ckpt")).resume is False
+    folder, base = tmp_path / "out", BaseRequest(finetune="base.ckpt")
+    assert settle_resume("auto", folder, base) == (False, base)
     assert "starting a new run" in capsys.readouterr().err
-    checkpoint = tmp_path / "out" / "checkpoints" / "last.ckpt"
+    checkpoint = folder / "checkpoints" / "last.ckpt"
     checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"x")
-    settled = settle_resume(_options(tmp_path, "auto", finetune="base.ckpt"))
-    assert settled.resume is True and settled.finetune is None  # the base is in the checkpoint already
+    # The base is in the checkpoint already: resuming drops it (--resume and --finetune exclude each other).
+    assert settle_resume("auto", folder, base) == (True, BaseRequest())
     assert f"continuing from {checkpoint} (--finetune already applied" in capsys.readouterr().err
-    assert settle_resume(_options(tmp_path, "yes")).resume is True
-    assert settle_resume(_options(tmp_path, None)).resume is False
+    assert settle_resume("yes", folder, base) == (True, base)
+    assert settle_resume(None, folder, base) == (False, base)
     with pytest.raises(BadInput, match="--resume later"):
-        settle_resume(_options(tmp_path, "later"))
+        settle_resume("later", folder, base)
+    assert resume_folder(None, None, demo=True) == Path("outputs") / "demo"
 
 
 def test_resume_flag_forms_on_the_command_line(tmp_path, capsys):

@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from tasks.train import main
 from utils.files import TEMP_GLOB
 from utils.voice.base.checkpoints import load_checkpoint_safely
 from utils.voice.run.history import read_history
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = REPO_ROOT
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGHUP/SIGUSR1 are POSIX")]
 

@@ -12,15 +12,16 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 from dataset_builders import make_piper_dataset, snapshot
+from settings_helpers import settings_for
 
 from tasks.train import main
 from utils.files import atomic_write_json
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
+from utils.voice.options import TrainOptions
+from utils.voice.pipeline import plan_run
 from utils.voice.run import disk_space
 from utils.voice.run.checkpoint_io import atomic_torch_save
-from utils.voice.run.resolve import resolve_settings
-from utils.voice.run.run_plan import plan_run
-from utils.voice.run_config import QUALITIES, TrainOptions
+from utils.voice.run_config import QUALITIES
 
 
 def _run(argv, capsys):
@@ -60,11 +61,11 @@ def test_bad_values_exit_2_with_one_line_and_nothing_written(tmp_path, capsys, a
 
 def _resumable_folder(output, checkpoint_bytes: bytes | None = None):
     """A run folder as coaxial-train writes it (real settings), with the given last.ckpt."""
-    settings = resolve_settings(TrainOptions(), validate_dataset(SAMPLE_DATASET))
+    settings = settings_for(validate_dataset(SAMPLE_DATASET))
     atomic_write_json(output / "train_config.json", settings.to_json())
     ckpt = output / "checkpoints" / "last.ckpt"
     atomic_torch_save({"epoch": 0, "global_step": 4, "state_dict": {"model_g.w": torch.ones(256, 256)},
-                       "optimizer_states": [{}], "hyper_parameters": dict(settings.model)}, ckpt)
+                       "optimizer_states": [{}], "hyper_parameters": settings.model.kwargs()}, ckpt)
     if checkpoint_bytes is not None:
         ckpt.write_bytes(checkpoint_bytes(ckpt.read_bytes()))
     return ckpt
@@ -144,8 +145,8 @@ def test_a_finetune_of_an_x_low_checkpoint_is_labelled_x_low_whatever_quality_wa
     atomic_torch_save({"state_dict": {"model_g.enc_p.emb.weight": torch.zeros(4, 96)}, "global_step": 10,
                        "hyper_parameters": x_low}, base)
     dataset = make_piper_dataset(tmp_path, n=3)
-    plan = plan_run(TrainOptions(dataset=str(dataset), finetune=str(base), quality=asked, no_export=True,
-                                 output=str(tmp_path / "out"), accelerator="cpu"))
+    plan = plan_run(TrainOptions.of(dataset=str(dataset), finetune=str(base), quality=asked, no_export=True,
+                                    output=str(tmp_path / "out"), accelerator="cpu"))
     assert plan.settings.voice.quality == "x_low"
     assert plan.settings.voice.sample_rate == 16000
     assert json.loads(json.dumps(plan.settings.to_json()))["voice"]["quality"] == "x_low"

@@ -3,13 +3,15 @@ as the schedule."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from settings_helpers import settings_for
 
 from tasks.train import main
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 from utils.voice.run import watch
-from utils.voice.run.resolve import resolve_settings
-from utils.voice.run_config import SAMPLE_TEXT, TrainOptions
+from utils.voice.run_config import SAMPLE_TEXT
 
 
 def _refused(argv, tmp_path, capsys) -> str:
@@ -46,10 +48,10 @@ def test_validate_only_lists_clips_over_the_phoneme_limit(capsys):
 
 def test_defaults_export_from_best_with_validation_and_last_without():
     report = validate_dataset(SAMPLE_DATASET)
-    real = resolve_settings(TrainOptions(dataset=str(SAMPLE_DATASET)), report)
-    demo = resolve_settings(TrainOptions(), report)
-    assert real.watch["export_from"] == "best" and demo.watch["export_from"] == "last"
-    assert real.watch["keep_best"] == 1 and real.watch["sample_texts"] == [SAMPLE_TEXT]
+    real = settings_for(report, dataset=str(SAMPLE_DATASET))
+    demo = settings_for(report)
+    assert real.watch.export_from == "best" and demo.watch.export_from == "last"
+    assert real.watch.keep_best == 1 and real.watch.sample_texts == [SAMPLE_TEXT]
     printed = watch.describe_schedule(real)
     assert printed.startswith("schedule: 1000 epochs") and "best 1 by validation mel loss" in printed
     assert "no validation" in watch.describe_schedule(demo) and "10 batches" in watch.describe_schedule(demo)
@@ -59,10 +61,10 @@ def test_resume_keeps_watch_settings_unless_given_again(tmp_path):
     report = validate_dataset(SAMPLE_DATASET)
     sentences = tmp_path / "s.txt"
     sentences.write_text("One.\nTwo.\n", encoding="utf-8")
-    first = resolve_settings(TrainOptions(dataset=str(SAMPLE_DATASET), keep_best=3, stop_when_stalled=4,
-                                          sample_text=[str(sentences)], sample_every=50), report)
+    first = settings_for(report, dataset=str(SAMPLE_DATASET), keep_best=3, stop_when_stalled=4,
+                         sample_text=[str(sentences)], sample_every=50)
     assert first.sample_text == "One. Two."
-    resumed = resolve_settings(TrainOptions(resume=True), report, previous=first)
+    resumed = settings_for(report, previous=first, resume=True)
     assert resumed.watch == first.watch
-    changed = resolve_settings(TrainOptions(resume=True, keep_best=2), report, previous=first)
-    assert changed.watch == {**first.watch, "keep_best": 2}
+    changed = settings_for(report, previous=first, resume=True, keep_best=2)
+    assert changed.watch == dataclasses.replace(first.watch, keep_best=2)

@@ -22,6 +22,8 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from utils.errors import UserError
+
 # Keys of VitsModel's hyper-parameters that fix tensor shapes: a fine-tune must build the same
 # network as the checkpoint, whatever --quality says.
 ARCHITECTURE_KEYS = (
@@ -45,33 +47,51 @@ def _path_globals() -> list:
 _SAFE_GLOBALS = _path_globals()
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint cannot be used; the message names the file and what to do instead."""
 
+    def __init__(self, message: str, reason: str = "unusable"):
+        super().__init__(message)
+        self.reason = reason
 
-def load_checkpoint_safely(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True``; raise CheckpointError for code or non-checkpoints."""
+    exit_code = 2
+
+
+def load_checkpoint_safely(path: str | os.PathLike, map_location: Any = "cpu", mmap: bool = False) -> dict:
+    """Load a checkpoint with ``weights_only=True``; raise CheckpointError for code or non-checkpoints.
+
+    ``mmap=True`` reads and vets the pickle but leaves the tensors on disk (a cheap look inside).
+    The error's ``reason`` says which way it failed: "missing", "code", "unreadable" or "no-state-dict"."""
     import torch
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file — check the path")
+        raise CheckpointError(f"{path}: no such checkpoint file — check the path", reason="missing")
     try:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
-            data = torch.load(path, map_location=map_location, weights_only=True)
+            data = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         # torch words the reason on its first line ("Unsupported global: GLOBAL x.y").
-        reason = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln), "")
+        why = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln), "")
         raise CheckpointError(
             f"{path}: refused — the checkpoint carries pickled Python objects that would run code when "
-            f"loaded ({reason or 'not plain tensors and containers'}). Use a checkpoint written by "
-            "piper.train or coaxial-train, or re-save only its state_dict."
+            f"loaded ({why or 'not plain tensors and containers'}). Use a checkpoint written by "
+            "piper.train or coaxial-train, or re-save only its state_dict.", reason="code",
         ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc}) — check the file") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc}) — check the file",
+                              reason="unreadable") from exc
     if not isinstance(data, dict) or not isinstance(data.get("state_dict"), dict):
-        raise CheckpointError(f"{path}: no 'state_dict' inside — expected a Piper (Lightning) .ckpt file")
+        raise CheckpointError(f"{path}: no 'state_dict' inside — expected a Piper (Lightning) .ckpt file",
+                              reason="no-state-dict")
     return data
+
+
+def plain(value: Any) -> Any:
+    """Tuples as lists, recursively: hyper-parameters compare and serialise the same from any source."""
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    return value
 
 
 def transfer_weights(model, checkpoint: dict, source: str | os.PathLike) -> tuple[int, int]:

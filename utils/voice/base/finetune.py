@@ -16,7 +16,6 @@ the base had done (the summary states both).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from utils.errors import BadInput, TrainingFailed
 from utils.voice.console import say
-from utils.voice.run_config import TrainOptions
+from utils.voice.options import BaseRequest
 
 SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -54,57 +53,57 @@ class BaseChoice:
                 "base_speaker": self.speaker, "base_speakers": self.base_speakers}
 
 
-def _check_options(options: TrainOptions) -> None:
-    given = [flag for flag, value in (("--base", options.base), ("--base-url", options.base_url),
-                                      ("--finetune", options.finetune)) if value]
+def _check_request(request: BaseRequest, resume: bool) -> None:
+    given = request.given()
     if len(given) > 1:
         raise BadInput(f"{' and '.join(given)} each name a base: give one")
-    if options.base_url and not options.base_sha256:
+    if request.base_url and not request.base_sha256:
         raise BadInput("--base-url needs --base-sha256 HEX (the file's sha256): a download is only used "
                        "once it is known to be that file")
-    if options.base_sha256 and not options.base_url:
+    if request.base_sha256 and not request.base_url:
         raise BadInput("--base-sha256 goes with --base-url; for a catalog base the catalog pins the hash")
-    if options.base_sha256 and not SHA256_HEX.match(options.base_sha256):
-        raise BadInput(f"--base-sha256 {options.base_sha256!r}: expected 64 hex digits (sha256sum prints them)")
-    if options.base_speaker is not None and not given:
+    if request.base_sha256 and not SHA256_HEX.match(request.base_sha256):
+        raise BadInput(f"--base-sha256 {request.base_sha256!r}: expected 64 hex digits (sha256sum prints them)")
+    if request.base_speaker is not None and not given:
         raise BadInput("--base-speaker N chooses a speaker of a multi-speaker base: add --base, --base-url or "
                        "--finetune")
-    if given and options.resume:
+    if given and resume:
         raise BadInput(f"--resume and {given[0]} exclude each other: --resume continues the run in --output, "
                        f"{given[0]} starts a new one from a base")
 
 
-def _local_file(options: TrainOptions, cache_root: Path, progress: bool) -> tuple[str, Path]:
+def _local_file(request: BaseRequest, cache_root: Path, progress: bool) -> tuple[str, Path]:
     from utils.voice.base.download import DownloadError, fetch_base
 
-    if options.finetune:
-        return str(options.finetune), Path(options.finetune)
+    if request.finetune:
+        return str(request.finetune), Path(request.finetune)
     try:
-        if options.base:
+        if request.base:
             from utils.voice.base.base_catalog import CatalogError, find_base
 
             try:
-                entry = find_base(options.base)
+                entry = find_base(request.base)
             except CatalogError as exc:
                 raise BadInput(str(exc)) from exc
-            return options.base, fetch_base(entry.url, entry.sha256, entry.size, cache_root, progress).path
-        return options.base_url, fetch_base(options.base_url, options.base_sha256, None, cache_root, progress).path
+            return request.base, fetch_base(entry.url, entry.sha256, entry.size, cache_root, progress).path
+        return request.base_url, fetch_base(request.base_url, request.base_sha256, None, cache_root, progress).path
     except DownloadError as exc:
         raise TrainingFailed(str(exc)) from exc
 
 
-def choose_base(options: TrainOptions, cache_root: Path, progress: bool = True) -> BaseChoice | None:
+def choose_base(request: BaseRequest, cache_root: Path, resume: bool = False,
+                progress: bool = True) -> BaseChoice | None:
     """The base named on the command line, downloaded if needed and read; None for a run from scratch."""
-    _check_options(options)
-    if not (options.base or options.base_url or options.finetune):
+    _check_request(request, resume)
+    if not (request.base or request.base_url or request.finetune):
         return None
     from utils.voice.base.checkpoints import CheckpointError
     from utils.voice.base.published_checkpoint import read_base_checkpoint
 
-    source, path = _local_file(options, cache_root, progress)
+    source, path = _local_file(request, cache_root, progress)
     try:
         base = read_base_checkpoint(path)
-        state_dict, arch, speaker = _speaker_choice(base, options.base_speaker)
+        state_dict, arch, speaker = _speaker_choice(base, request.base_speaker)
     except CheckpointError as exc:
         raise BadInput(str(exc)) from exc
     arch = {k: v for k, v in arch.items() if k != "num_speakers"}  # the dataset decides the speakers
@@ -130,14 +129,12 @@ def _speaker_choice(base, speaker: int | None) -> tuple[dict, dict, int | None]:
             speaker)
 
 
-def apply_base(options: TrainOptions, base: BaseChoice) -> TrainOptions:
-    """The options with the base's quality label (the network is the base's) and its file as source."""
-    if options.quality and options.quality != base.quality:
-        say(f"note: --quality {options.quality} ignored: a fine-tune keeps its base's network")
+def announce_base(base: BaseChoice, asked_quality: str | None) -> None:
+    """Say what a fine-tune keeps from its base; the voice takes the base's quality label and file."""
+    if asked_quality and asked_quality != base.quality:
+        say(f"note: --quality {asked_quality} ignored: a fine-tune keeps its base's network")
     speaker = (f", speaker {base.speaker} of {base.base_speakers} as a single-speaker voice"
                if base.speaker is not None else "")
     say(f"fine-tune from {base.source}: {base.description}{speaker}; keeps its {base.architecture} network "
         f"and {base.sample_rate} Hz sample rate (quality label {base.quality}); optimizer state not carried "
         "over, --max-steps/--max-epochs count this run")
-    return dataclasses.replace(options, quality=base.quality, finetune=str(base.path))
-

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utils.voice.base.checkpoints import ARCHITECTURE_KEYS, CheckpointError, load_checkpoint_safely
+from utils.voice.base.checkpoints import ARCHITECTURE_KEYS, CheckpointError, load_checkpoint_safely, plain
 
 # Shape-fixing arguments carried from a base to the new VitsModel (besides ARCHITECTURE_KEYS):
 # speakers and the width of the speaker embedding.
@@ -93,7 +93,7 @@ def model_kwargs_from_hparams(hparams: dict) -> dict[str, Any]:
 
     Tuples become lists (piper.train accepts either; train_config.json can only hold lists) and
     the old trainer's quality presets are applied where it stored only ``quality``."""
-    kwargs = {key: _plain(hparams[key]) for key in (*ARCHITECTURE_KEYS, *SPEAKER_KEYS) if key in hparams}
+    kwargs = {key: plain(hparams[key]) for key in (*ARCHITECTURE_KEYS, *SPEAKER_KEYS) if key in hparams}
     quality = str(hparams.get("quality") or "").replace("-", "_")
     # The old trainer wrote the preset's values into the hyper-parameters too; these fill in only
     # what a hand-made or trimmed file left out.
@@ -129,12 +129,6 @@ def _check_generator_present(path: Path, state_dict: dict) -> None:
     if not any(str(key).startswith("model_g.") for key in state_dict):
         raise CheckpointError(f"{path}: no generator weights (model_g.*) in state_dict — not a Piper VITS "
                               "checkpoint")
-
-
-def _plain(value):
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _int_or_none(value) -> int | None:

@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from utils.errors import UserError
+
 MB = 1024 * 1024
 BYTES_PER_PARAMETER = 4 * 3  # float32 weight + AdamW exp_avg + exp_avg_sq
 CHECKPOINT_OVERHEAD = 4 * MB  # pickle, hyper-parameters, loop state: a few hundred kB, rounded up
@@ -28,8 +30,10 @@ EXPORT_OVERHEAD = 8 * MB      # the .onnx.json, sample.wav, plots, summary, metr
 _TORCH_SHORT_WRITE = ("unexpected pos", "file write failed", "No space left on device")
 
 
-class DiskFull(RuntimeError):
+class DiskFull(UserError, RuntimeError):
     """Not enough room on the disk (exit code 1); the message says how much is free and needed."""
+
+    exit_code = 1
 
 
 def free_bytes(folder: str | os.PathLike) -> int:

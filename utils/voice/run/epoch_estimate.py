@@ -23,10 +23,10 @@ def train_clips(clips: int, validation_split: float, num_test_examples: int) -> 
 
 
 def batches_per_epoch(settings: RunSettings) -> int:
-    clips = train_clips(settings.dataset.clips, settings.data.get("validation_split", 0.0),
-                        settings.data.get("num_test_examples", 0))
+    clips = train_clips(settings.dataset.clips, settings.data.validation_split,
+                        settings.data.num_test_examples)
     batch = settings.schedule.batch_size
-    return train_batches(max(1, clips // batch if clips > batch else 1), settings.trainer)
+    return train_batches(max(1, clips // batch if clips > batch else 1), settings.trainer.kwargs())
 
 
 def median_batch_seconds(history: list[dict]) -> float | None:
@@ -42,13 +42,13 @@ def schedule_lines(settings: RunSettings, history: list[dict], base: dict | None
     """The lines the printed summary adds: clips, batches per epoch, time per epoch, and for a
     fine-tune what the base had done."""
     per_epoch = batches_per_epoch(settings)
-    train = train_clips(settings.dataset.clips, settings.data.get("validation_split", 0.0),
-                        settings.data.get("num_test_examples", 0))
+    train = train_clips(settings.dataset.clips, settings.data.validation_split,
+                        settings.data.num_test_examples)
     lines = [f"  schedule:  {settings.dataset.clips} clips ({train} trained on), batch {settings.schedule.batch_size} "
              f"-> {per_epoch} batches per epoch"]
     batch_s = median_batch_seconds(history)
     if batch_s is not None:
-        device = settings.trainer.get("accelerator")
+        device = settings.trainer.accelerator
         lines.append(f"  estimate:  about {batch_s * per_epoch:.1f} s per epoch on this device ({device}, "
                      f"median batch {batch_s:.2f} s; training batches only)")
     if base:

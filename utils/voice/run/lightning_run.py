@@ -20,7 +20,7 @@ from typing import Any
 
 from utils.errors import TrainingFailed
 from utils.voice.console import is_worker_process
-from utils.voice.run.stop_signals import StopRequest, requeue_slurm_job, slurm_environment, worker_init
+from utils.voice.run.stop_signals import StopRequest, make_stop_callback, slurm_environment, worker_init
 from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings
 
 CHECKPOINT_INTERVAL_S = 600      # write last.ckpt at least this often during long runs
@@ -29,7 +29,7 @@ CHECKPOINT_INTERVAL_S = 600      # write last.ckpt at least this often during lo
 def piper_cache_dir(cache_root: Path, dataset_key: str, settings: RunSettings) -> Path:
     """piper keys its phoneme/spectrogram cache by row number and text only: give each prepared
     dataset and feature setting its own folder so edited audio never meets stale tensors."""
-    model, data = settings.model, settings.data
+    model, data = settings.model.kwargs(), settings.data.kwargs()
     parts = [dataset_key, settings.voice.sample_rate, data["espeak_voice"],
              model.get("filter_length", 1024), model.get("hop_length", 256), model.get("win_length", 1024),
              data.get("trim_silence", True), data.get("phoneme_type")]
@@ -103,25 +103,11 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, re
             elif (every and step % every == 0) or time.monotonic() - self._last_save > CHECKPOINT_INTERVAL_S:
                 self._save(trainer)
 
-        def _stop(self, trainer):
-            # A signal during validation or sample-making is acted on here too, once that is done.
+        def _stop(self, trainer):  # also after a validation (stop_signals.make_stop_callback)
             result.interrupted = stop.signal_name or "a signal to another rank"
             self._save(trainer)
             trainer.should_stop = True
-            if stop.requeue and trainer.is_global_zero:  # saved first: the requeued job resumes from it
-                stop.requeued, result.requeue_note = requeue_slurm_job()
-
-        # Lightning installs its SIGTERM handler after on_fit_start and would raise mid-validation,
-        # before anything is saved: ours again, for the whole fit (Lightning restores it after).
-        def on_sanity_check_start(self, trainer, pl_module):
-            stop.install()
-
-        def on_train_start(self, trainer, pl_module):
-            stop.install()
-
-        def on_validation_end(self, trainer, pl_module):
-            if not trainer.sanity_checking and result.interrupted is None and stop.agreed(trainer):
-                self._stop(trainer)
+            result.requeue_note = stop.requeue_if_asked(trainer.is_global_zero)  # saved first
 
         def on_train_end(self, trainer, pl_module):
             if result.interrupted is None:
@@ -144,7 +130,9 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, re
     # Samples, report page, best-by-val_mel checkpoints (last.ckpt stays RunControl's), stops.
     result.watchers = make_watchers(settings, ckpt_dir.parent, last_path,
                                     final_sample=lambda: result.interrupted is None)
-    return [RunControl(), *result.watchers.callbacks]
+    control = RunControl()
+    return [control, make_stop_callback(stop, control._stop, lambda: result.interrupted is not None),
+            *result.watchers.callbacks]
 
 
 def _datamodule_class():
@@ -230,14 +218,14 @@ class _CacheProgress:
 
 
 def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_root: Path):
-    data_kwargs = dict(settings.data)
-    data_kwargs.update({key: settings.model[key] for key in LINKED if key in settings.model})
+    data_kwargs, model_kwargs = settings.data.kwargs(), settings.model.kwargs()
+    data_kwargs.update({key: model_kwargs[key] for key in LINKED if key in model_kwargs})
     datamodule = _datamodule_class()(
         csv_path=prepared.csv_path, audio_dir=prepared.audio_dir,
         cache_dir=piper_cache_dir(cache_root, prepared.dataset_key, settings),
         config_path=ckpt_dir / "voice_config.json", voice_name=settings.voice.voice_name, **data_kwargs,
     )
-    datamodule.max_phoneme_ids = settings.watch.get("max_phoneme_ids")
+    datamodule.max_phoneme_ids = settings.watch.max_phoneme_ids
     return datamodule
 
 
@@ -247,7 +235,7 @@ def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progres
 
     from utils.voice.run.checkpoint_io import make_checkpoint_io
 
-    trainer_kwargs = dict(settings.trainer)
+    trainer_kwargs = settings.trainer.kwargs()
     devices, nodes = trainer_kwargs.get("devices", 1), trainer_kwargs.get("num_nodes", 1)
     if (isinstance(devices, int) and devices > 1) or nodes > 1:
         from lightning.pytorch.strategies import DDPStrategy
@@ -285,7 +273,7 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
     result.seconds["phonemize"] = time.perf_counter() - t0
 
     pl.seed_everything(settings.seed, workers=True, verbose=False)
-    model = VitsModel(**settings.model)
+    model = VitsModel(**settings.model.kwargs())
     if finetune is not None:
         copied, skipped = transfer_weights(model, finetune, settings.finetune)
         result.finetune = {"source": settings.finetune, "copied": copied, "skipped": skipped}
@@ -328,7 +316,7 @@ def _raise_if_out_of_memory(exc: Exception, settings: RunSettings, result: RunRe
     if not is_out_of_memory(exc):
         return
     guard = result.watchers.oom if result.watchers is not None else None
-    raise TrainingFailed(oom_advice(settings.schedule.batch_size, settings.watch.get("max_phoneme_ids"),
+    raise TrainingFailed(oom_advice(settings.schedule.batch_size, settings.watch.max_phoneme_ids,
                                     guard.step if guard else None, guard.saved if guard else None,
                                     output)) from exc
 

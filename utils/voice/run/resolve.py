@@ -1,13 +1,18 @@
 """From what the user asked to the settings that drive the run: ``resolve_settings`` merges, in
-order of precedence, an explicit command-line value; the run being resumed; the preset of the
-chosen quality; the demo or real-dataset defaults (all defined in ``utils.voice.run_config``).
+order of precedence, an explicit command-line value; the run being resumed; a fine-tune base's
+network; the preset of the chosen quality; the demo or real-dataset defaults (all defined in
+``utils.voice.run_config``). It takes the command line's typed groups (``utils.voice.options``),
+never the whole command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from utils.errors import BadInput
+from utils.voice.base.checkpoints import plain
+from utils.voice.options import DeviceRequest, ScheduleRequest, VoiceRequest, WatchRequest
 from utils.voice.run_config import (
     DEFAULTS,
     DEMO,
@@ -20,50 +25,69 @@ from utils.voice.run_config import (
     SCHEDULE_KEYS,
     SEED,
     DatasetSpec,
+    DataSettings,
+    ModelSettings,
     RunSettings,
     Schedule,
-    TrainOptions,
+    TrainerSettings,
     VoiceSpec,
+    WatchSettings,
 )
 
 
-def resolve_settings(options: TrainOptions, report, runtime: dict | None = None,
+@dataclasses.dataclass
+class Asked:
+    """The command line's groups that settings are resolved from (``TrainOptions`` minus what the
+    plan step consumes itself: folders, the dataset, the base)."""
+
+    voice: VoiceRequest
+    schedule: ScheduleRequest
+    device: DeviceRequest
+    watch: WatchRequest
+    passthrough: dict[str, dict[str, Any]]
+    demo: bool = False               # no --dataset: the bundled sample on the demo schedule
+    export: bool = True
+    finetune: str | None = None      # the base checkpoint's file
+
+
+def resolve_settings(asked: Asked, report, runtime: dict | None = None,
                      previous: RunSettings | None = None, finetune_arch: dict | None = None) -> RunSettings:
     """Merge command-line choices, a resumed run's settings, the fine-tune checkpoint's
     architecture and the defaults into the settings that drive the run."""
-    demo = previous.dataset.demo if previous is not None else options.dataset is None
+    demo = previous.dataset.demo if previous is not None else asked.demo
     base = DEMO if demo else DEFAULTS
-    voice = _resolve_voice(options, base, previous)
-    schedule = _resolve_schedule(options, base, previous, n_clips=len(report.clips))
-    model, data = _resolve_model_and_data(options, voice, schedule, previous, finetune_arch,
+    voice = _resolve_voice(asked.voice, base, previous)
+    schedule = _resolve_schedule(asked.schedule, base, previous, n_clips=len(report.clips))
+    model, data = _resolve_model_and_data(asked.passthrough, voice, schedule, previous, finetune_arch,
                                           n_clips=len(report.clips), num_speakers=report.num_speakers)
-    voice.sample_rate = model["sample_rate"]
-    watch = _resolve_watch(options, schedule, previous)
+    voice.sample_rate = model.sample_rate
+    watch = _resolve_watch(asked.watch, asked.voice.sample_text, schedule, previous)
     runtime = runtime or {}
     return RunSettings(
         voice=voice,
         dataset=DatasetSpec(path=str(report.path), demo=demo, layout=report.layout, clips=len(report.clips),
                             seconds=round(report.total_seconds, 2), speakers=report.speakers),
         schedule=schedule, model=model, data=data,
-        trainer=_resolve_trainer(options, schedule, runtime, demo),
+        trainer=_resolve_trainer(asked.device, asked.passthrough["trainer"], schedule, runtime, demo),
         device_reason=runtime.get("reason"),
-        seed=_first(options.seed, previous and previous.seed, SEED),
-        sample_text=" ".join(watch["sample_texts"]),
-        checkpoint_every=_first(options.checkpoint_every, previous and previous.checkpoint_every),
-        finetune=str(options.finetune) if options.finetune else (previous.finetune if previous else None),
-        export=not options.no_export,
+        seed=_first(asked.schedule.seed, previous and previous.seed, SEED),
+        sample_text=" ".join(watch.sample_texts),
+        checkpoint_every=_first(asked.schedule.checkpoint_every, previous and previous.checkpoint_every),
+        finetune=asked.finetune or (previous.finetune if previous else None),
+        export=asked.export,
         watch=watch,
     )
 
 
-def _resolve_watch(options: TrainOptions, schedule: Schedule, previous: RunSettings | None) -> dict:
+def _resolve_watch(asked: WatchRequest, sample_text, schedule: Schedule,
+                   previous: RunSettings | None) -> WatchSettings:
     from utils.voice.run import watch
 
-    before = previous.watch if previous is not None else {}
-    if previous is not None and not before.get("sample_texts"):
-        before = {**before, "sample_texts": [previous.sample_text]}
+    before = previous.watch if previous is not None else None
+    if before is not None and not before.sample_texts:
+        before = dataclasses.replace(before, sample_texts=[previous.sample_text])
     try:
-        return watch.resolve(dataclasses.asdict(options), schedule.validation, SAMPLE_TEXT, before)
+        return watch.resolve(asked, sample_text, schedule.validation, SAMPLE_TEXT, before)
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
 
@@ -72,33 +96,33 @@ def _first(*values):
     return next((v for v in values if v is not None), None)
 
 
-def _resolve_voice(options: TrainOptions, base: dict, previous: RunSettings | None) -> VoiceSpec:
+def _resolve_voice(asked: VoiceRequest, base: dict, previous: RunSettings | None) -> VoiceSpec:
     if previous is not None:
         # The network and the voice are fixed by the checkpoint being resumed.
         for key in ("quality", "voice_name", "espeak_voice"):
-            given, before = getattr(options, key), getattr(previous.voice, key)
+            given, before = getattr(asked, key), getattr(previous.voice, key)
             if given is not None and given != before:
                 raise BadInput(f"--{key.replace('_', '-')} {given} differs from the run being resumed "
                                f"({before}); drop the option or train into a new --output folder")
         return dataclasses.replace(previous.voice)
-    quality = options.quality or base["quality"]
+    quality = asked.quality or base["quality"]
     if quality not in QUALITIES:
         raise BadInput(f"--quality {quality}: choose one of {', '.join(QUALITIES)}")
-    voice_name = options.voice_name or base["voice_name"]
+    voice_name = asked.voice_name or base["voice_name"]
     if any(ch in voice_name for ch in '/\\:*?"<>|') or voice_name.startswith("."):
         raise BadInput(f"--voice-name {voice_name!r}: use letters, digits, '-' or '_' (it names files)")
-    return VoiceSpec(voice_name=voice_name, quality=quality, espeak_voice=options.espeak_voice or ESPEAK_VOICE,
+    return VoiceSpec(voice_name=voice_name, quality=quality, espeak_voice=asked.espeak_voice or ESPEAK_VOICE,
                      sample_rate=QUALITIES[quality]["sample_rate"])
 
 
-def _resolve_schedule(options: TrainOptions, base: dict, previous: RunSettings | None,
+def _resolve_schedule(asked: ScheduleRequest, base: dict, previous: RunSettings | None,
                       n_clips: int) -> Schedule:
     before = dataclasses.asdict(previous.schedule) if previous is not None else {}
-    values = {key: getattr(options, key) if getattr(options, key) is not None
+    values = {key: getattr(asked, key) if getattr(asked, key) is not None
               else before.get(key, base[key]) for key in SCHEDULE_KEYS}
-    if options.max_steps is not None and options.max_epochs is None:
+    if asked.max_steps is not None and asked.max_epochs is None:
         values["max_epochs"] = None  # an explicit step budget alone decides when to stop
-    if options.max_epochs is not None and options.max_steps is None:
+    if asked.max_epochs is not None and asked.max_steps is None:
         values["max_steps"] = None
     for key in ("max_steps", "max_epochs", "batch_size", "segment_size", "num_workers"):
         value, least = values[key], (0 if key == "num_workers" else 1)
@@ -111,15 +135,14 @@ def _resolve_schedule(options: TrainOptions, base: dict, previous: RunSettings |
     return Schedule(**values, validation=validation)
 
 
-def _resolve_model_and_data(options: TrainOptions, voice: VoiceSpec, schedule: Schedule,
+def _resolve_model_and_data(passthrough: dict[str, dict[str, Any]], voice: VoiceSpec, schedule: Schedule,
                             previous: RunSettings | None, finetune_arch: dict | None,
-                            n_clips: int, num_speakers: int) -> tuple[dict, dict]:
+                            n_clips: int, num_speakers: int) -> tuple[ModelSettings, DataSettings]:
     preset = QUALITIES[voice.quality]
-    passthrough = options.passthrough
-    model = dict(previous.model) if previous is not None else dict(preset["model"])
+    model = previous.model.kwargs() if previous is not None else dict(preset["model"])
     model.setdefault("sample_rate", preset["sample_rate"])
     if finetune_arch:
-        model.update({k: _jsonable(v) for k, v in finetune_arch.items()})
+        model.update({k: plain(v) for k, v in finetune_arch.items()})
     n_test = min(5, max(1, n_clips // 20)) if schedule.validation else 0
     data = {
         "espeak_voice": voice.espeak_voice,
@@ -138,15 +161,16 @@ def _resolve_model_and_data(options: TrainOptions, voice: VoiceSpec, schedule: S
         model["segment_size"] = schedule.segment_size
     model["num_speakers"] = max(1, num_speakers)
     model["mos_metric"] = "none"  # the MOS model is a download; offline it is never logged
-    return model, data
+    return ModelSettings.from_kwargs(model), DataSettings.from_kwargs(data)
 
 
-def _resolve_trainer(options: TrainOptions, schedule: Schedule, runtime: dict, demo: bool) -> dict:
+def _resolve_trainer(asked: DeviceRequest, passthrough: dict[str, Any], schedule: Schedule, runtime: dict,
+                     demo: bool) -> TrainerSettings:
     trainer = {
-        "accelerator": runtime.get("accelerator", options.accelerator or "auto"),
-        "devices": options.devices or runtime.get("devices", 1),
-        "num_nodes": options.num_nodes or 1,
-        "precision": runtime.get("precision", options.precision or "32-true"),
+        "accelerator": runtime.get("accelerator", asked.accelerator or "auto"),
+        "devices": asked.devices or runtime.get("devices", 1),
+        "num_nodes": asked.num_nodes or 1,
+        "precision": runtime.get("precision", asked.precision or "32-true"),
         # Lightning counts optimizer steps; each batch makes two (generator, discriminator).
         "max_steps": 2 * schedule.max_steps if schedule.max_steps else -1,
         "max_epochs": schedule.max_epochs if schedule.max_epochs else -1,
@@ -155,11 +179,5 @@ def _resolve_trainer(options: TrainOptions, schedule: Schedule, runtime: dict, d
         trainer |= {"limit_val_batches": 0, "num_sanity_val_steps": 0}
     if demo:
         trainer["num_sanity_val_steps"] = 0
-    trainer.update(options.passthrough["trainer"])
-    return trainer
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
+    trainer.update(passthrough)
+    return TrainerSettings.from_kwargs(trainer)

@@ -2,48 +2,46 @@
 ``checkpoints/last.ckpt`` exists, start otherwise).
 
 ``auto`` lets one command both start a run and continue it: a requeued Slurm job, a service that
-restarts after a stop, a shell loop. It is settled once, before planning, into the plain yes/no
-the rest of the run works with.
+restarts after a stop, a shell loop. ``settle_resume`` decides it once, before planning, into the
+plain yes/no the rest of the run works with.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from utils.errors import BadInput
 from utils.voice.console import say
-from utils.voice.run_config import CHECKPOINT_NAME, DEFAULTS, DEMO, TrainOptions
+from utils.voice.options import BaseRequest
+from utils.voice.run.run_plan import default_output
+from utils.voice.run_config import CHECKPOINT_NAME, DEFAULTS, DEMO
 
 RESUME_MODES = ("yes", "auto")
-# A fine-tune's base is already in the checkpoint of the run being continued.
-_BASE_OPTIONS = ("finetune", "base", "base_url", "base_sha256", "base_speaker")
 
 
-def resume_output(options: TrainOptions) -> Path:
+def resume_folder(output: str | None, voice_name: str | None, demo: bool) -> Path:
     """The folder ``--resume`` continues: ``--output``, else the default ``outputs/<voice name>``."""
-    if options.output:
-        return Path(options.output)
-    return Path("outputs") / (options.voice_name or (DEFAULTS if options.dataset else DEMO)["voice_name"])
+    if output:
+        return Path(output)
+    return default_output(voice_name or (DEMO if demo else DEFAULTS)["voice_name"])
 
 
-def settle_resume(options: TrainOptions) -> TrainOptions:
-    """``options`` with ``resume`` as True/False. For ``auto``: True when the output folder holds
-    ``checkpoints/last.ckpt`` (the base options are then dropped: the run already started from
-    its base), False otherwise."""
-    mode = options.resume
+def settle_resume(mode: str | bool | None, folder: Path, base: BaseRequest) -> tuple[bool, BaseRequest]:
+    """(resume or not, the base request to use). ``auto`` resumes when ``folder`` holds
+    ``checkpoints/last.ckpt``, and then drops the base options: the run started from its base
+    already, and the checkpoint holds it."""
     if mode in (None, False):
-        return dataclasses.replace(options, resume=False)
+        return False, base
     if mode is True or mode == "yes":
-        return dataclasses.replace(options, resume=True)
+        return True, base
     if mode != "auto":
         raise BadInput(f"--resume {mode}: give no value (continue, the checkpoint must exist) or 'auto' "
                        "(continue when checkpoints/last.ckpt exists, start a new run otherwise)")
-    checkpoint = resume_output(options) / "checkpoints" / CHECKPOINT_NAME
+    checkpoint = Path(folder) / "checkpoints" / CHECKPOINT_NAME
     if not checkpoint.is_file():
         say(f"--resume auto: no {checkpoint} yet, starting a new run")
-        return dataclasses.replace(options, resume=False)
-    given = [f"--{name.replace('_', '-')}" for name in _BASE_OPTIONS if getattr(options, name) is not None]
+        return False, base
+    given = base.given()
     say(f"--resume auto: continuing from {checkpoint}"
         + (f" ({', '.join(given)} already applied when the run started)" if given else ""))
-    return dataclasses.replace(options, resume=True, **{name: None for name in _BASE_OPTIONS})
+    return True, BaseRequest()

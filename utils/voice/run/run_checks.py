@@ -8,14 +8,15 @@ numbers and names, the output and cache folders, the espeak-ng voice, and the ch
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import unicodedata
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from utils.errors import BadInput
+from utils.voice.options import DeviceRequest, ScheduleRequest
 
 HOP_LENGTH = 256
 MAX_NAME_LENGTH = 100
@@ -35,21 +36,22 @@ def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def check_numbers(options: dict[str, Any]) -> None:
+def check_numbers(schedule: ScheduleRequest, device: DeviceRequest) -> None:
     """Counts, sizes and the seed: whole numbers in range."""
+    given = {**dataclasses.asdict(schedule), **dataclasses.asdict(device)}
     for key, (low, meaning) in AT_LEAST.items():
-        value = options.get(key)
+        value = given[key]
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
             raise BadInput(f"{_flag(key)} {value}: must be a whole number of {meaning}, {low} or more")
-    devices = options.get("devices")
+    devices = device.devices
     if devices is not None and (not isinstance(devices, int) or devices == 0 or devices < -1):
         raise BadInput(f"--devices {devices}: must be 1 or more devices per machine (or -1 for all of them)")
-    segment = options.get("segment_size")
+    segment = schedule.segment_size
     if segment is not None and (not isinstance(segment, int) or segment <= 0 or segment % HOP_LENGTH):
         near = max(HOP_LENGTH, round(segment / HOP_LENGTH) * HOP_LENGTH) if isinstance(segment, int) else 8192
         raise BadInput(f"--segment-size {segment}: must be a positive multiple of the hop length {HOP_LENGTH} "
                        f"(e.g. {near}; piper's default is 8192)")
-    seed = options.get("seed")
+    seed = schedule.seed
     if seed is not None and not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
         raise BadInput(f"--seed {seed}: must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}")
 
@@ -144,7 +146,7 @@ def check_resume_checkpoint(path: str | os.PathLike, model: dict | None = None) 
     checked, then the pickle is read with tensors memory-mapped, not loaded. Measured on a 617 MB
     x_low checkpoint: 0.4 s for the CRCs and 0.2 s for the rest; the resume reads the same bytes
     right after, from the page cache. Returns ``{"global_step", "epoch"}``."""
-    from utils.voice.base.checkpoints import ARCHITECTURE_KEYS
+    from utils.voice.base.checkpoints import ARCHITECTURE_KEYS, plain
 
     path = Path(path)
     fix = "restore it from a backup, or train into a new --output without --resume"
@@ -167,35 +169,23 @@ def check_resume_checkpoint(path: str | os.PathLike, model: dict | None = None) 
                        f"resume — use it with --finetune instead, or {fix}")
     hparams = checkpoint.get("hyper_parameters") or {}
     for key in ARCHITECTURE_KEYS:
-        if model is not None and key in model and key in hparams and _plain(model[key]) != _plain(hparams[key]):
-            raise BadInput(f"{path}: belongs to another network ({key} {_plain(hparams[key])}, this run's "
-                           f"train_config.json says {_plain(model[key])}) — {fix}")
+        if model is not None and key in model and key in hparams and plain(model[key]) != plain(hparams[key]):
+            raise BadInput(f"{path}: belongs to another network ({key} {plain(hparams[key])}, this run's "
+                           f"train_config.json says {plain(model[key])}) — {fix}")
     return {"global_step": checkpoint["global_step"], "epoch": checkpoint.get("epoch")}
 
 
 def _load_mapped(path: Path, fix: str) -> dict:
-    """``torch.load(weights_only=True, mmap=True)``: the pickle is read and vetted, tensors stay on disk."""
-    import pickle
+    """The pickle read and vetted by the one safe loader, tensors left on disk (``mmap``)."""
+    from utils.voice.base.checkpoints import CheckpointError, load_checkpoint_safely
 
-    import torch
-
-    from utils.voice.base import checkpoints
-
-    allowed = getattr(checkpoints, "_SAFE_GLOBALS", [])
     try:
-        with torch.serialization.safe_globals(allowed):
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError as exc:
-        raise BadInput(f"{path}: refused — it carries pickled Python objects that would run code when loaded; "
-                       f"{fix}") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise BadInput(f"{path}: damaged checkpoint ({str(exc).splitlines()[0][:120]}) — {fix}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("state_dict"), dict):
-        raise BadInput(f"{path}: no 'state_dict' inside, not a Piper (Lightning) checkpoint — {fix}")
-    return data
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value
+        return load_checkpoint_safely(path, mmap=True)
+    except CheckpointError as exc:
+        if exc.reason == "code":
+            raise BadInput(f"{path}: refused — it carries pickled Python objects that would run code when "
+                           f"loaded; {fix}") from exc
+        if exc.reason == "no-state-dict":
+            raise BadInput(f"{path}: no 'state_dict' inside, not a Piper (Lightning) checkpoint — {fix}") from exc
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        raise BadInput(f"{path}: damaged checkpoint ({str(cause).splitlines()[0][:120]}) — {fix}") from exc

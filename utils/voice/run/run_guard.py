@@ -1,6 +1,6 @@
 """The guards around one training run, in the order the train task needs them.
 
-``check_options``   before anything is written: every option a user typed (exit 2 on a bad one).
+``check_command_line``  before anything is written: every option a user typed (exit 2 on a bad one).
 ``OwnedOutput``     the first write: take the output folder's run lock (a live owner: exit 2),
                     then remove what a killed run left there, reporting the space reclaimed.
 ``report_failure``  turns what ended a run into one line and an exit code; tracebacks only with
@@ -13,22 +13,24 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
+from utils.errors import UserError
+from utils.voice.options import DeviceRequest, ScheduleRequest, VoiceRequest
 from utils.voice.run import run_checks
 from utils.voice.run.crash_debris import Debris, remove_crash_debris
 from utils.voice.run.disk_space import disk_full_without_context, is_disk_full
-from utils.voice.run.run_lock import RunLock, RunLocked
+from utils.voice.run.run_lock import RunLock
 
 
-def check_options(options: dict[str, Any]) -> None:
+def check_command_line(voice: VoiceRequest, schedule: ScheduleRequest, device: DeviceRequest,
+                       output: str | None, cache_dir: str | None) -> None:
     """Everything about the options that needs no dataset, checkpoint or training (BadInput)."""
-    run_checks.check_numbers(options)
-    run_checks.check_voice_name(options.get("voice_name"))
-    run_checks.check_sample_text(options.get("sample_text"))
-    run_checks.check_folder(options.get("output"), "--output")
-    run_checks.check_folder(options.get("cache_dir"), "--cache-dir")
-    run_checks.check_espeak_voice(options.get("espeak_voice"))
+    run_checks.check_numbers(schedule, device)
+    run_checks.check_voice_name(voice.voice_name)
+    run_checks.check_sample_text(voice.sample_text)
+    run_checks.check_folder(output, "--output")
+    run_checks.check_folder(cache_dir, "--cache-dir")
+    run_checks.check_espeak_voice(voice.espeak_voice)
 
 
 class OwnedOutput:
@@ -61,27 +63,18 @@ class OwnedOutput:
         return False
 
 
-# Errors whose message is the whole story for a user: (exception type names, exit code).
-_USER_ERRORS = {"BadInput": 2, "RunLocked": 2, "CheckpointError": 2, "PolicyError": 2,
-                "DiskFull": 1, "TrainingFailed": 1}
-
-
 def report_failure(exc: BaseException, debug: bool = False) -> int:
     """Print why the run ended and return its exit code (2 bad input, 1 anything else)."""
     if isinstance(exc, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return 1
-    code = next((c for cls in type(exc).__mro__ for name, c in _USER_ERRORS.items() if cls.__name__ == name),
-                None)
-    if isinstance(exc, RunLocked):
-        code = 2
-    if code is None and is_disk_full(exc):
-        exc, code = disk_full_without_context(exc), 1
-    if code is None:  # a bug or something unforeseen: the traceback is what a report needs
+    if not isinstance(exc, UserError) and is_disk_full(exc):
+        exc = disk_full_without_context(exc)
+    if not isinstance(exc, UserError):  # a bug or something unforeseen: the traceback is what a report needs
         traceback.print_exception(exc)
         print(f"error: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     if debug:
         traceback.print_exception(exc)
     print(f"error: {exc}", file=sys.stderr)
-    return code
+    return exc.exit_code

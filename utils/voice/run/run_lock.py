@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.errors import UserError
+
 LOCK_NAME = "run.lock"
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation in the owner record
 
@@ -36,8 +38,10 @@ except ImportError:  # Windows
     fcntl = None
 
 
-class RunLocked(ValueError):
+class RunLocked(UserError, ValueError):
     """Another live run owns the output folder (exit code 2: nothing was written)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)

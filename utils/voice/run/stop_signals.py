@@ -108,6 +108,14 @@ class StopRequest:
             return bool(trainer.strategy.reduce_boolean_decision(wanted, all=False))
         return wanted
 
+    def requeue_if_asked(self, is_global_zero: bool) -> str | None:
+        """After the stop save: Slurm asked, so rank 0 puts the job back in the queue; the note
+        for the last line (None when Slurm did not ask)."""
+        if not (self.requeue and is_global_zero):
+            return None
+        self.requeued, note = requeue_slurm_job()
+        return note
+
     def __exit__(self, *exc) -> bool:
         for sig, handler in self._previous.items():
             # After a requeue Slurm ends the job with SIGTERM: keep ignoring it while the summary
@@ -152,3 +160,25 @@ def stopped_message(signal_name: str, steps: int, checkpoint, output, requeue_no
     if requeue_note:
         text += f"; {requeue_note}"
     return f"{text} — continue with: {resume}"
+
+
+def make_stop_callback(stop: StopRequest, stop_now, stopped):
+    """The Lightning callback that keeps ``stop``'s handlers installed for the whole fit and acts
+    on a signal that came during validation (or its samples) once that validation is done;
+    ``stop_now(trainer)`` saves and stops, ``stopped()`` says whether that has happened."""
+    import lightning.pytorch as pl
+
+    class StopOnSignal(pl.Callback):
+        # Lightning installs its own SIGTERM handler after on_fit_start, which raises in the
+        # middle of a validation before anything is saved: ours again (Lightning restores it after).
+        def on_sanity_check_start(self, trainer, pl_module):
+            stop.install()
+
+        def on_train_start(self, trainer, pl_module):
+            stop.install()
+
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking and not stopped() and stop.agreed(trainer):
+                stop_now(trainer)
+
+    return StopOnSignal()

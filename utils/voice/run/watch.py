@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from utils.voice.data.phoneme_filter import check_limit
+from utils.voice.options import WatchRequest
 from utils.voice.publish import report_page, samples
 from utils.voice.run import retention, stopping
 from utils.voice.run.schedule_text import passthrough_lines, schedule_facts, validation_text
+from utils.voice.run_config import WatchSettings
 
 EXPORT_CHOICES = ("best", "last")
 
@@ -40,35 +42,38 @@ def add_arguments(parser) -> None:
                             "typical 200-400; default: keep all)")
 
 
-def resolve(args: dict[str, Any], validation: bool, default_text: str,
-            before: dict | None = None) -> dict[str, Any]:
+def resolve(asked: WatchRequest, sample_text, validation: bool, default_text: str,
+            before: WatchSettings | None = None) -> WatchSettings:
     """Checked watch settings; ValueError names the flag and the fix. A resumed run keeps its
-    values (``before``) unless a flag is given again."""
-    before = before or {}
+    values (``before``) unless a flag is given again; ``sample_text`` is --sample-text as given."""
 
     def pick(key, fallback):
-        value = args.get(key)
-        return value if value is not None else before.get(key, fallback)
+        value = getattr(asked, key)
+        if value is not None:
+            return value
+        return getattr(before, key) if before is not None else fallback
 
     every = pick("sample_every", samples.DEFAULT_SAMPLE_EVERY)
+    if before is not None and asked.sample_every is None and every is None:
+        every = 0  # the resumed run sampled at validations only
     if not isinstance(every, int) or every < 0:
         raise ValueError(f"--sample-every {every}: give a number of batches (0: samples at validations only)")
-    texts = samples.load_sample_texts(args.get("sample_text"), default_text) if args.get("sample_text") \
-        else before.get("sample_texts") or [default_text]
+    texts = samples.load_sample_texts(sample_text, default_text) if sample_text \
+        else (before.sample_texts if before is not None and before.sample_texts else [default_text])
     stall = stopping.check_stall_patience(pick("stop_when_stalled", None))
     export_from = pick("export_from", None) or ("best" if validation else "last")
     if not validation and (stall or export_from == "best"):
         flag = "--stop-when-stalled" if stall else "--export-from best"
         raise ValueError(f"{flag} needs validation, which this run does not have (it needs at least 20 clips "
                          "and no demo schedule) — drop the option or train on a larger dataset")
-    return {
-        "sample_every": every or None,
-        "sample_texts": texts,
-        "keep_best": retention.check_keep_best(pick("keep_best", None)),
-        "stop_when_stalled": stall,
-        "max_phoneme_ids": check_limit(pick("max_phoneme_ids", None)),
-        "export_from": export_from,
-    }
+    return WatchSettings(
+        sample_every=every or None,
+        sample_texts=texts,
+        keep_best=retention.check_keep_best(pick("keep_best", None)),
+        stop_when_stalled=stall,
+        max_phoneme_ids=check_limit(pick("max_phoneme_ids", None)),
+        export_from=export_from,
+    )
 
 
 def describe_schedule(settings) -> str:
@@ -81,21 +86,22 @@ def describe_schedule(settings) -> str:
     else:
         end = f"{schedule.max_epochs} epochs"
     lines = [f"schedule: {end}, batch size {schedule.batch_size}"]
-    lines.append(validation_text(settings.trainer, schedule.validation))  # pass-through options as they act
-    lines.extend(passthrough_lines(settings.trainer, schedule.validation))
+    trainer = settings.trainer.kwargs()  # pass-through options as Lightning will apply them
+    lines.append(validation_text(trainer, schedule.validation))
+    lines.extend(passthrough_lines(trainer, schedule.validation))
     if schedule.validation:
-        lines.append(f"checkpoints: last.ckpt + the best {watch['keep_best']} by validation mel loss")
+        lines.append(f"checkpoints: last.ckpt + the best {watch.keep_best} by validation mel loss")
     else:
         lines.append("checkpoints: last.ckpt")
-    every = watch["sample_every"]
+    every = watch.sample_every
     lines.append("samples: " + (f"every {every} batches, " if every else "")
                  + ("at each validation and " if schedule.validation else "")
-                 + f"at the end, into samples/ ({len(watch['sample_texts'])} sentence(s))")
-    stall = watch["stop_when_stalled"]
+                 + f"at the end, into samples/ ({len(watch.sample_texts)} sentence(s))")
+    stall = watch.stop_when_stalled
     lines.append(f"stop early: after {stall} validations without improvement" if stall else "stop early: off")
-    if watch["max_phoneme_ids"]:
-        lines.append(f"clips over {watch['max_phoneme_ids']} phoneme ids left out")
-    lines.append(f"export: from the {watch['export_from']} checkpoint")
+    if watch.max_phoneme_ids:
+        lines.append(f"clips over {watch.max_phoneme_ids} phoneme ids left out")
+    lines.append(f"export: from the {watch.export_from} checkpoint")
     return "\n  ".join(lines)
 
 
@@ -105,11 +111,11 @@ def page_facts(settings) -> dict[str, str]:
         "voice": f"{voice.voice_name} ({voice.quality}, {voice.sample_rate} Hz, espeak-ng {voice.espeak_voice})",
         "data": f"{data.clips} clips, {data.seconds:.1f} s ({data.path})",
         "base": f"fine-tune of {settings.finetune}" if settings.finetune else "from scratch",
-        "device": f"{trainer.get('accelerator')} x{trainer.get('devices')}"
+        "device": f"{trainer.accelerator} x{trainer.devices}"
                   + (f" — {settings.device_reason}" if settings.device_reason else ""),
-        "precision": str(trainer.get("precision")),
+        "precision": str(trainer.precision),
         "schedule": describe_schedule(settings).split("\n", 1)[0].removeprefix("schedule: "),
-        **schedule_facts(trainer, settings.schedule.validation),
+        **schedule_facts(trainer.kwargs(), settings.schedule.validation),
     }
 
 
@@ -130,8 +136,8 @@ def make_watchers(settings, output: Path, last_checkpoint: Path, final_sample=No
     watch, output = settings.watch, Path(output)
     ckpt_dir = Path(last_checkpoint).parent
     found = Watchers()
-    found.speaker = samples.make_callback(output / samples.SAMPLES_DIR, watch["sample_texts"],
-                                          ckpt_dir / "voice_config.json", every=watch["sample_every"],
+    found.speaker = samples.make_callback(output / samples.SAMPLES_DIR, watch.sample_texts,
+                                          ckpt_dir / "voice_config.json", every=watch.sample_every,
                                           final=final_sample, say=say)
     state = report_page.PageState(title=settings.voice.voice_name, facts=page_facts(settings))
     schedule = {"max_steps": settings.schedule.max_steps, "max_epochs": settings.schedule.max_epochs}
@@ -139,10 +145,10 @@ def make_watchers(settings, output: Path, last_checkpoint: Path, final_sample=No
     found.oom = stopping.make_oom_guard(last_checkpoint)
     found.callbacks = [found.speaker, found.page, found.oom]
     if settings.schedule.validation:
-        found.keep_best = retention.make_keep_best(ckpt_dir, watch["keep_best"], say=say)
+        found.keep_best = retention.make_keep_best(ckpt_dir, watch.keep_best, say=say)
         found.callbacks.append(found.keep_best)
-        if watch["stop_when_stalled"]:
-            found.stall = stopping.make_stall_stop(watch["stop_when_stalled"], say=say)
+        if watch.stop_when_stalled:
+            found.stall = stopping.make_stall_stop(watch.stop_when_stalled, say=say)
             found.callbacks.append(found.stall)
     return found
 

@@ -1,0 +1,85 @@
+"""Steps 2-5 of the train flow, after planning: own the output folder, start it, prepare the
+data, fit, and record the per-batch history. Each takes the ``RunPlan`` and what the step before
+produced, and can be called on its own in tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from utils.files import atomic_write_json
+from utils.machine.versions import stack_versions
+from utils.voice.console import is_worker_process, say
+from utils.voice.run import history as run_history
+from utils.voice.run import lightning_run
+from utils.voice.run.disk_space import naming_disk_full
+from utils.voice.run.run_guard import OwnedOutput
+from utils.voice.run.run_plan import RunPlan, refuse_a_finished_run
+from utils.voice.run_config import CONFIG_NAME
+
+
+@contextlib.contextmanager
+def own_output(plan: RunPlan):
+    """The run lock on the output folder for the rest of the run (a live owner: exit 2), then the
+    temp files a killed run left there removed. DDP worker processes work under rank 0's lock."""
+    if is_worker_process():
+        yield OwnedOutput(plan.output)
+        return
+    with OwnedOutput(plan.output, list(plan.command), say=say) as owned:
+        refuse_a_finished_run(plan.output, plan.previous)  # a run that finished while we planned
+        yield owned
+
+
+def start_output(plan: RunPlan) -> None:
+    """The first write of the run: the output folder and its ``train_config.json``."""
+    if is_worker_process():
+        return
+    settings = plan.settings
+    plan.output.mkdir(parents=True, exist_ok=True)
+    settings.versions = stack_versions()
+    settings.command = list(plan.command)
+    settings.output = str(plan.output)
+    atomic_write_json(plan.output / CONFIG_NAME, settings.to_json())
+    say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
+        f"into {plan.output}; device {settings.trainer.accelerator}, precision {settings.trainer.precision}")
+    from utils.voice.run.watch import describe_schedule
+
+    say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
+
+
+def prepare(plan: RunPlan, seconds: dict[str, float]):
+    """The dataset converted into the cache at the voice's rate (content-keyed: a rerun is instant)."""
+    from utils.voice.data.audio_prep import prepare_dataset
+
+    t = time.perf_counter()
+    prepared = prepare_dataset(plan.report, plan.cache_root, progress=not is_worker_process(),
+                               sample_rate=plan.settings.voice.sample_rate)
+    seconds["prepare"] = time.perf_counter() - t
+    return prepared
+
+
+def fit(plan: RunPlan, prepared, seconds: dict[str, float]) -> lightning_run.RunResult:
+    """Train with Lightning; a disk that fills up names what needed the space. The fine-tune
+    weights are handed over and then dropped here (they are in the model now)."""
+    with naming_disk_full(plan.output, plan.checkpoint_bytes, "a checkpoint"):
+        result = lightning_run.run_training(plan.settings, prepared, plan.output, plan.cache_root,
+                                            resume=plan.previous is not None, finetune=plan.finetune,
+                                            progress=plan.progress)
+    plan.finetune = None
+    if plan.base is not None and result.finetune is not None:
+        result.finetune |= plan.base.summary()
+        plan.base.finetune = None
+    seconds.update(result.seconds)
+    return result
+
+
+def record_history(plan: RunPlan, result: lightning_run.RunResult) -> list[dict]:
+    """metrics.csv with every batch of the run, a resumed run's earlier batches included."""
+    history = result.history
+    metrics = plan.output / "metrics.csv"
+    if plan.previous is not None and not result.history_restored:  # a checkpoint from before history
+        history = run_history.merge_resumed(run_history.read_history(metrics), history,
+                                            resumed_from_step=result.steps - result.steps_this_run)
+    run_history.write_history(history, metrics)
+    return history
