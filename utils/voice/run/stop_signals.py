@@ -28,6 +28,8 @@ import sys
 import threading
 from typing import Any
 
+from utils.voice.console import is_worker_process
+
 # The signals that mean "stop this run" wherever they come from (SIGHUP: the terminal closed, or
 # a supervisor's stop). Windows has neither SIGHUP nor process groups: getattr keeps it importable.
 STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -68,7 +70,7 @@ class StopRequest:
     def __init__(self, requeue_signal: signal.Signals | None = None):
         self.signal_name: str | None = None
         self.requeue = False
-        self.requeued = False          # set by the caller once the job is back in the queue
+        self.requeued = False          # the job is back in the queue (requeue_if_asked)
         self.requeue_signal = requeue_signal
         self._signals = _signals(STOP_SIGNAL_NAMES) + ([requeue_signal] if requeue_signal else [])
         self._previous: dict[int, Any] = {}
@@ -94,6 +96,8 @@ class StopRequest:
         self.signal_name = signal.Signals(signum).name
         self.requeue = signum == self.requeue_signal
         what = "Slurm's time-limit warning: " if self.requeue else ""
+        if is_worker_process():  # DDP: every rank gets a group signal; rank 0 speaks
+            return
         try:
             print(f"\n{self.signal_name} received ({what}finishing this batch, saving a checkpoint, then stopping; "
                   "Ctrl+C again to abort without saving)", file=sys.stderr, flush=True)
