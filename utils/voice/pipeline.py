@@ -121,7 +121,9 @@ def validate_only(options: TrainOptions) -> int:
         from utils.voice.run_config import ESPEAK_VOICE
 
         add_to_report(report, options.max_phoneme_ids, options.espeak_voice or ESPEAK_VOICE)
-    print(report.format_report())
+    from utils.voice.data.content_use import validation_output  # content checks; --json
+
+    print(validation_output(report, options))
     return 0 if report.ok else 2
 
 
@@ -154,13 +156,17 @@ def start_output(plan: RunPlan) -> None:
     from utils.voice.run.watch import describe_schedule
 
     say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
+    if plan.content is not None:  # dataset_check.json + flagged clips for the report page's dataset section
+        from utils.voice.publish.dataset_page import write_dataset_check
+
+        write_dataset_check(plan.output, plan.report, plan.content, settings.voice.sample_rate, plan.cache_root)
 
 
 def prepare(plan: RunPlan):
     from utils.voice.data.audio_prep import prepare_dataset
 
     return prepare_dataset(plan.report, plan.cache_root, progress=not is_worker_process(),
-                           sample_rate=plan.settings.voice.sample_rate)
+                           sample_rate=plan.settings.voice.sample_rate, trim_silence=plan.settings.trim_silence)
 
 
 # -- steps 4-6: history, export, report ---------------------------------------------------------

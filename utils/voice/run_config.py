@@ -107,6 +107,9 @@ class TrainOptions:
     export_from: str | None = None
     stop_when_stalled: int | None = None
     max_phoneme_ids: int | None = None
+    json: bool = False                   # --validate-only --json: the report as one JSON object
+    exclude: list[str] | None = None     # content-check kinds to leave out (utils.voice.data.content_checks)
+    trim_silence: bool | None = None     # trim leading/trailing non-speech in the converted copy
     passthrough: dict[str, dict[str, Any]] = field(default_factory=lambda: {"trainer": {}, "model": {},
                                                                             "data": {}})
     argv: list[str] = field(default_factory=list)
@@ -166,6 +169,8 @@ class RunSettings:
     command: list[str] = field(default_factory=list)
     output: str | None = None
     watch: dict[str, Any] = field(default_factory=dict)  # samples, keep-best, stops: utils.voice.run.watch
+    exclude: list[str] = field(default_factory=list)  # content-check kinds left out; kept by --resume
+    trim_silence: bool = False
     config_version: int = CONFIG_VERSION
 
     def to_json(self) -> dict[str, Any]:

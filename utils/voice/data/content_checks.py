@@ -67,6 +67,8 @@ class ContentResult:
     flagged: dict[str, list[str]] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)
     voice_rate: int = 22050
+    excluded_kinds: list[str] = field(default_factory=list)  # --exclude
+    excluded: list[str] = field(default_factory=list)        # ids of the clips it left out
 
     def clips_of(self, kinds: set[str] | tuple[str, ...]) -> list[str]:
         return [clip for clip, found in self.flagged.items() if set(found) & set(kinds)]
@@ -84,11 +86,13 @@ def exclude_kinds(text: str) -> list[str]:
     return [k for k in CONTENT_KINDS if k in words]
 
 
-def measure_clips(clips: list[Clip], cache_dir: Path | None, progress: bool = False) -> list[ClipMeasures]:
-    """Measures of each clip, in order; two threads (decoding, hashing and numpy release the GIL)."""
+def measure_clips(clips: list[Clip], cache_dir: Path | None, progress: bool = False,
+                  save: bool = True) -> list[ClipMeasures]:
+    """Measures of each clip, in order; one thread per core, up to 4 (reading, hashing, decoding
+    and numpy release the GIL)."""
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
-        results = pool.map(lambda clip: measure_file(clip.audio_path, cache_dir), clips)
+        results = pool.map(lambda clip: measure_file(clip.audio_path, cache_dir, save), clips)
         if progress and clips:
             from tqdm import tqdm
 
@@ -236,10 +240,11 @@ def judge_dataset(clips: list[Clip], measures: list[ClipMeasures], phonemes: lis
 
 
 def check_content(report: DatasetReport, voice_rate: int, cache_dir: Path | None, espeak_voice: str = "en-us",
-                  progress: bool = False) -> ContentResult:
-    """Measure and judge every clip of ``report``; the warnings are added to it. Writes only the cache."""
+                  progress: bool = False, save: bool = True) -> ContentResult:
+    """Measure and judge every clip of ``report``; the warnings are added to it. Writes only the
+    measure cache, and not that with ``save=False`` (then ``save_measures(result.measures...)``)."""
     clips = report.clips
-    measures = measure_clips(clips, cache_dir, progress)
+    measures = measure_clips(clips, cache_dir, progress, save)
     phonemes = count_phonemes([c.text for c in clips], espeak_voice)
     warnings, result = judge_dataset(clips, measures, phonemes, voice_rate)
     report.warnings.extend(warnings)

@@ -222,24 +222,40 @@ def measure(samples: np.ndarray, rate: int) -> ClipMeasures:
         envelope=[round(float(v) * 2) / 2 for v in levels])
 
 
-def measure_file(path: Path, cache_dir: Path | None) -> ClipMeasures:
-    """The clip's measures, from ``cache_dir`` when this content was measured before.
+def measure_file(path: Path, cache_dir: Path | None, save: bool = True) -> ClipMeasures:
+    """The clip's measures, from ``cache_dir`` when this content was measured before; new ones
+    are saved there unless ``save`` is False (a run's plan writes nothing: ``save_measures`` later).
 
     The cache is only an optimisation: an unreadable or foreign entry is measured again."""
     source = Path(path).read_bytes()
     key = content_key(source)
-    cached = cache_dir / CACHE_FOLDER / f"{key}.json" if cache_dir is not None else None
+    cached = _cache_file(cache_dir, key)
     if cached is not None and cached.is_file():
         try:
-            return ClipMeasures(**json.loads(cached.read_text(encoding="utf-8")))
+            result = ClipMeasures(**json.loads(cached.read_text(encoding="utf-8")))
+            result.key = key
+            return result
         except (OSError, ValueError, TypeError):
             pass
     samples, rate = decode_mono(source, path)
     result = measure(samples, rate)
     result.key = key
-    if cached is not None:
+    if save:
+        save_measures([result], cache_dir)
+    return result
+
+
+def _cache_file(cache_dir: Path | None, key: str) -> Path | None:
+    return Path(cache_dir) / CACHE_FOLDER / f"{key}.json" if cache_dir is not None and key else None
+
+
+def save_measures(measures: list[ClipMeasures], cache_dir: Path | None) -> None:
+    """Store measures not yet in the cache (each file atomically)."""
+    for result in measures:
+        cached = _cache_file(cache_dir, result.key)
+        if cached is None or cached.is_file():
+            continue
         try:
             atomic_write_text(cached, json.dumps(result.to_json(), separators=(",", ":")))
         except OSError:
-            pass  # a read-only or full cache costs time on the next run, never the check
-    return result
+            return  # a read-only or full cache costs time on the next run, never the check

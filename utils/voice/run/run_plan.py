@@ -45,6 +45,7 @@ class RunPlan:
     base: Any = None                     # utils.voice.base.finetune.BaseChoice of a fine-tune
     checkpoint_bytes: int = 0            # one checkpoint on disk (utils.voice.run.disk_space)
     export_bytes: int = 0
+    content: Any = None                  # utils.voice.data.content_checks.ContentResult
 
 
 def default_output(voice_name: str) -> Path:
@@ -132,12 +133,16 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     _name_voice(settings, options)
     check_passthrough_names(options.passthrough)
     _leave_out_long_clips(report, settings)
+    from utils.voice.data.content_use import check_before_training  # warnings; --exclude, --trim-silence
+
+    content = check_before_training(report, settings, options, previous, cache_root)
     seconds["setup"] = time.perf_counter() - t
     output = (output or default_output(settings.voice.voice_name)).resolve()
     check_folder(output, "--output")
     refuse_a_finished_run(output, previous)
     plan = RunPlan(options=options, report=report, settings=settings, output=output, cache_root=cache_root,
-                   previous=previous, finetune=base.finetune if base is not None else None, base=base)
+                   previous=previous, finetune=base.finetune if base is not None else None, base=base,
+                   content=content)
     if not is_worker_process():
         _check_disk_space(plan)
     return plan
