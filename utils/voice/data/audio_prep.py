@@ -84,19 +84,14 @@ def audio_key(source_bytes: bytes, sample_rate: int = TARGET_RATE, trim_silence:
     return digest.hexdigest()[:40]
 
 
-def convert_audio(source_bytes: bytes, sample_rate: int = TARGET_RATE, trim_silence: bool = False) -> np.ndarray:
-    """Decode any libsndfile-readable audio to int16 mono samples at ``sample_rate``; with
-    ``trim_silence``, leading and trailing non-speech cut to ``TRIM_MARGIN_S``."""
+def convert_audio(source_bytes: bytes, sample_rate: int = TARGET_RATE) -> np.ndarray:
+    """Decode any libsndfile-readable audio to int16 mono samples at ``sample_rate``."""
     data, rate = sf.read(io.BytesIO(source_bytes), dtype="float64", always_2d=True)
     mono = data.mean(axis=1)
     if rate != sample_rate:
         import soxr  # comes with librosa, which piper.train requires
 
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
-    if trim_silence:
-        from utils.voice.data.content_measure import trim_to_speech
-
-        mono = trim_to_speech(mono, sample_rate, TRIM_MARGIN_S)
     # Explicit clip and round: float → int16 conversion is otherwise left to the codec's defaults.
     return np.round(np.clip(mono, -1.0, 32767 / 32768) * 32768).astype(np.int16)
 
@@ -154,7 +149,11 @@ def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], pr
             reused += 1
             total_frames += sf.info(str(target)).frames
         else:
-            samples = convert_audio(source, sample_rate, trim_silence)
+            samples = convert_audio(source, sample_rate)
+            if trim_silence:  # leading and trailing non-speech cut to TRIM_MARGIN_S
+                from utils.voice.data.content_measure import trim_to_speech
+
+                samples = trim_to_speech(samples, sample_rate, TRIM_MARGIN_S)
             atomic_write_bytes(target, _wav_bytes(samples, sample_rate))
             converted += 1
             total_frames += len(samples)

@@ -153,7 +153,8 @@ def speech_bounds(samples: np.ndarray, rate: int) -> tuple[int, int] | None:
 
 def trim_to_speech(samples: np.ndarray, rate: int, margin_s: float) -> np.ndarray:
     """The clip with leading and trailing non-speech cut to ``margin_s`` (never cuts speech)."""
-    bounds = speech_bounds(samples.astype(np.float32, copy=False), rate)
+    scale = 1 / 32768 if samples.dtype == np.int16 else 1.0
+    bounds = speech_bounds(samples.astype(np.float32) * np.float32(scale), rate)
     if bounds is None:
         return samples
     margin = int(round(margin_s * rate))
