@@ -150,3 +150,33 @@ def test_trim_silence_trims_the_converted_copy_only(damaged, tmp_path):
     assert len(convert_audio(source, 16000)) - len(trimmed) > 2.5 * 16000
     assert first_speech <= 0.2  # the 0.15 s margin, to a frame
     assert snapshot(damaged) == before  # the user's files are never written
+
+
+def test_exclude_and_trim_silence_survive_resume_and_old_configs_read_without_them(damaged, tmp_path):
+    from utils.errors import BadInput
+    from utils.voice.data.content_use import check_before_training
+    from utils.voice.run.resolve import resolve_settings
+    from utils.voice.run_config import RunSettings, TrainOptions
+
+    first = TrainOptions(dataset=str(damaged), quality="x_low", exclude=["noise", "level"], trim_silence=True)
+    report = validate_dataset(damaged)
+    settings = resolve_settings(first, report)
+    check_before_training(report, settings, first, None, tmp_path)
+    assert (settings.exclude, settings.trim_silence, settings.dataset.clips) == (["noise", "level"], True, 18)
+    assert not (tmp_path / CACHE_FOLDER).exists()  # the plan of a run writes nothing
+
+    saved = settings.to_json()
+    resumed_report = validate_dataset(damaged)
+    previous = RunSettings.from_json(saved, "train_config.json")
+    again = resolve_settings(TrainOptions(resume=True), resumed_report, previous=previous)
+    check_before_training(resumed_report, again, TrainOptions(resume=True), previous, tmp_path)
+    assert (again.exclude, again.trim_silence, len(resumed_report.clips)) == (["noise", "level"], True, 18)
+
+    old = {k: v for k, v in saved.items() if k not in ("exclude", "trim_silence")}
+    assert RunSettings.from_json(old, "train_config.json").exclude == []
+
+    everything = TrainOptions(dataset=str(damaged), exclude=list(CONTENT_KINDS))
+    one_clip = validate_dataset(damaged)
+    one_clip.clips = [c for c in one_clip.clips if c.id == "0001_take1"]  # only the clipped take
+    with pytest.raises(BadInput, match="leaves no clip to train on"):
+        check_before_training(one_clip, resolve_settings(everything, one_clip), everything, None, tmp_path)
