@@ -180,3 +180,26 @@ def test_exclude_and_trim_silence_survive_resume_and_old_configs_read_without_th
     one_clip.clips = [c for c in one_clip.clips if c.id == "0001_take1"]  # only the clipped take
     with pytest.raises(BadInput, match="leaves no clip to train on"):
         check_before_training(one_clip, resolve_settings(everything, one_clip), everything, None, tmp_path)
+
+
+def test_audio_holding_more_than_its_text_is_a_mismatch(clean, tmp_path):
+    folder = tmp_path / "profile"
+    shutil.copytree(clean, folder)
+    first, rate = sf.read(folder / "recordings" / "0012_take1.wav")
+    second, _ = sf.read(folder / "recordings" / "0013_take1.wav")
+    sf.write(folder / "recordings" / "0012_take1.wav", np.concatenate([first, second]), rate, subtype="PCM_32")
+    report, result = _flagged(folder)
+    assert result.flagged == {"0012_take1": ["mismatch"]}
+    (warning,) = [w for w in report.warnings if w.kind == "mismatch"]
+    assert "holds more than its text" in warning.message
+
+
+@pytest.mark.parametrize(("subtype", "channels"), [("PCM_16", 1), ("PCM_24", 1), ("FLOAT", 1), ("PCM_32", 2)])
+def test_other_formats_measure_like_the_recorder_s_32_bit_pcm(clean, tmp_path, subtype, channels):
+    wav = clean / "recordings" / "0005_take1.wav"
+    data, rate = sf.read(wav, dtype="float64")
+    other = tmp_path / "clip.wav"
+    sf.write(other, np.stack([data] * channels, axis=1) if channels > 1 else data, rate, subtype=subtype)
+    a, b = measure_file(wav, None).to_json(), measure_file(other, None).to_json()
+    for name in ("duration_s", "level_db", "lead_s", "trail_s", "span_s", "clip_runs", "edge_hz"):
+        assert a[name] == pytest.approx(b[name], abs=0.3), name
