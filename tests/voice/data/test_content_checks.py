@@ -203,3 +203,15 @@ def test_other_formats_measure_like_the_recorder_s_32_bit_pcm(clean, tmp_path, s
     a, b = measure_file(wav, None).to_json(), measure_file(other, None).to_json()
     for name in ("duration_s", "level_db", "lead_s", "trail_s", "span_s", "clip_runs", "edge_hz"):
         assert a[name] == pytest.approx(b[name], abs=0.3), name
+
+
+@pytest.mark.parametrize("damage", [False, True])
+def test_the_issue_s_79_clip_profile(tmp_path, damage):
+    # Issue 20's case: 79 takes, eight of them damaged; clean, at most 1 in 20 may be flagged.
+    folder = make_content_profile(tmp_path, 79, damaged=damage, seed=79)
+    _, result = _flagged(folder)
+    if damage:
+        expected = {clip: [kind] for clip, kind in DAMAGED.items() if kind != "duplicate"}
+        assert result.flagged == expected | {"0007_take1": ["duplicate"]}
+    else:
+        assert len(result.flagged) <= 79 // 20, result.flagged
