@@ -246,8 +246,12 @@ def check_content(report: DatasetReport, voice_rate: int, cache_dir: Path | None
     """Measure and judge every clip of ``report``; the warnings are added to it. Writes only the
     measure cache, and not that with ``save=False`` (then ``save_measures(result.measures...)``)."""
     clips = report.clips
-    measures = measure_clips(clips, cache_dir, progress, save)
-    phonemes = count_phonemes([c.text for c in clips], espeak_voice)
+    # Phonemes in a thread of their own while the audio is measured: espeak-ng holds the GIL,
+    # reading and measuring mostly do not, so the two overlap.
+    with ThreadPoolExecutor(1) as side:
+        counting = side.submit(count_phonemes, [c.text for c in clips], espeak_voice)
+        measures = measure_clips(clips, cache_dir, progress, save)
+        phonemes = counting.result()
     warnings, result = judge_dataset(clips, measures, phonemes, voice_rate)
     report.warnings.extend(warnings)
     return result
