@@ -18,9 +18,10 @@ any rate we accept). Per frame: the RMS level in dB re full scale. From those:
   keeps the quiet ends of words of a clean take; half the SNR keeps a noisy take's noise out.
   ``lead_s``/``trail_s`` are the non-speech before the first and after the last speech frame,
   ``span_s`` the time between them (pauses inside a sentence belong to speaking).
-- ``clip_runs``: runs of 3 or more consecutive samples at or near full scale (|x| >= 0.99), or
-  flat at the clip's own peak (identical samples: clipped, then scaled down). A take peaking at
-  -1 dBFS has none; one driven 6 dB into the converter has hundreds.
+- ``clip_runs``: runs of 3 or more consecutive samples at or near full scale (|x| >= 0.99), or,
+  when none reaches 0.99 and the peak is over -12 dBFS, flat at the clip's own peak (identical
+  samples: clipped, then scaled down). A take peaking at -1 dBFS has none; one driven 8 dB into
+  the converter has hundreds (183 in the test set).
 - ``edge_hz``: the highest frequency with speech in it: in the mean spectrum of the speech frames
   (250 Hz bands), the last band within 60 dB of the strongest band under 4 kHz and 6 dB above the
   same band in the pause frames (so a noise floor is not speech). A 48 kHz file made from 8 kHz
