@@ -21,6 +21,7 @@ BENCHMARKS = {
     "monotonic-align": "benchmarks.bench_monotonic_align",  # the alignment kernel vs brute force
     "footprint": "benchmarks.bench_footprint",  # download sizes from pixi.lock
     "samples": "benchmarks.bench_samples",  # cost of one in-training spoken sample per quality
+    "content-checks": "benchmarks.bench_content_checks",  # dataset content checks per 1,000 clips
 }
 
 

@@ -59,6 +59,12 @@ def _add_data_and_voice(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--dataset", help="Piper CSV folder or recorder voice profile (default: the bundled "
                                         "sample on a short demo schedule)")
     data.add_argument("--validate-only", action="store_true", help="print the dataset report and exit")
+    data.add_argument("--json", action="store_true", help="with --validate-only: the report as one JSON object")
+    data.add_argument("--exclude", type=_exclude_kinds, metavar="KIND[,KIND]",
+                      help="leave clips the content checks flag out of training: clipped, silence, noise, "
+                           "mismatch, duplicate, bandwidth, level, or all")
+    data.add_argument("--trim-silence", action="store_true", default=None,
+                      help="trim leading and trailing non-speech in the converted copy (your files are not changed)")
     data.add_argument("--cache-dir", help="converted audio and piper features "
                                           "(default: $COAXIAL_CACHE, else the user cache folder / coaxial-train)")
     voice = parser.add_argument_group("voice")
@@ -74,6 +80,15 @@ def _add_data_and_voice(parser: argparse.ArgumentParser) -> None:
     voice.add_argument("--language", metavar="CODE", help="language code of the voice, e.g. en_US (default: "
                                                           "from --espeak-voice); names the files like "
                                                           "published voices: <CODE>-<voice-name>-<quality>")
+
+
+def _exclude_kinds(text: str) -> list[str]:
+    from utils.voice.data.content_checks import exclude_kinds
+
+    try:
+        return exclude_kinds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_schedule_and_device(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, rest = parser.parse_known_args(argv)
+        if args.json and not args.validate_only:
+            parser.error("--json goes with --validate-only (a training run writes summary.json)")
         options = TrainOptions.from_namespace(args, passthrough=parse_passthrough(rest), argv=argv)
     except SystemExit as exc:  # argparse: --help is 0, a usage error is 2
         return int(exc.code or 0)
@@ -130,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if options.validate_only:
-            return pipeline.validate_only(options.dataset, options.watch.max_phoneme_ids, options.voice.espeak_voice)
+            return pipeline.validate_only(options.dataset, options.watch.max_phoneme_ids, options.voice.espeak_voice,
+                                          report_format="json" if options.json else "text", exclude=options.exclude,
+                                          quality=options.voice.quality, cache_dir=options.cache_dir)
         return pipeline.train(options)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure becomes a line and a code
         # bad input 2, disk full / stopped / failed 1; a traceback only with --debug or for a bug

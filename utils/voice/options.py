@@ -84,6 +84,9 @@ class TrainOptions:
     resume: bool = False
     no_export: bool = False
     quiet: bool = False
+    json: bool = False                           # --validate-only --json: the report as one JSON object
+    exclude: list[str] | None = None             # content-check kinds left out (utils.voice.data.content_checks)
+    trim_silence: bool | None = None             # trim leading/trailing non-speech in the converted copy
     voice: VoiceRequest = field(default_factory=VoiceRequest)
     schedule: ScheduleRequest = field(default_factory=ScheduleRequest)
     device: DeviceRequest = field(default_factory=DeviceRequest)

@@ -16,6 +16,7 @@ from pathlib import Path
 from utils.files import user_cache_root
 from utils.voice.base.finetune import announce_base, choose_base
 from utils.voice.console import is_worker_process
+from utils.voice.data.content_use import check_before_training, validation_output
 from utils.voice.options import TrainOptions
 from utils.voice.run import run_plan as steps_before
 from utils.voice.run.passthrough import check_passthrough_names
@@ -76,28 +77,35 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     steps_before.name_voice(settings, options.voice.language)
     check_passthrough_names(options.passthrough)
     steps_before.leave_out_long_clips(report, settings)
+    content = check_before_training(report, settings, options.exclude, options.trim_silence, previous, cache_root)
     seconds["setup"] = time.perf_counter() - t
     output = (output or steps_before.default_output(settings.voice.voice_name)).resolve()
     check_folder(output, "--output")
     steps_before.refuse_a_finished_run(output, previous)
     plan = RunPlan(report=report, settings=settings, output=output, cache_root=cache_root, previous=previous,
                    finetune=base.finetune if base is not None else None, base=base,
-                   command=list(options.argv), progress=not options.quiet)
+                   command=list(options.argv), progress=not options.quiet, content=content)
     if not is_worker_process():
         steps_before.check_disk_space(plan)
     return plan
 
 
-def validate_only(dataset: str | None, max_phoneme_ids: int | None, espeak_voice: str | None) -> int:
-    """``--validate-only``: the dataset report, with the clips over --max-phoneme-ids listed; exit 0
-    or 2."""
+def validate_only(dataset: str | None, max_phoneme_ids: int | None, espeak_voice: str | None,
+                  report_format: str = "text", exclude: list[str] | None = None, quality: str | None = None,
+                  cache_dir: str | None = None) -> int:
+    """``--validate-only``: the dataset report with the content checks' warnings (and the clips over
+    --max-phoneme-ids), as text or one JSON object; exit 0 (warnings included) or 2 (problems)."""
     from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
+    from utils.voice.run_config import DEFAULTS, DEMO, ESPEAK_VOICE, QUALITIES
 
     report = validate_dataset(dataset if dataset is not None else SAMPLE_DATASET, progress=True)
     if max_phoneme_ids and report.clips:
         from utils.voice.data.phoneme_filter import add_to_report
-        from utils.voice.run_config import ESPEAK_VOICE
 
         add_to_report(report, max_phoneme_ids, espeak_voice or ESPEAK_VOICE)
-    print(report.format_report())
+    # Judged against the band of the voice --quality would train (a base's rate is known only in a run).
+    quality = quality if quality in QUALITIES else (DEFAULTS if dataset else DEMO)["quality"]
+    print(validation_output(report, as_json=report_format == "json", exclude=exclude,
+                            cache_root=Path(cache_dir).expanduser() if cache_dir else user_cache_root(),
+                            sample_rate=QUALITIES[quality]["sample_rate"], espeak_voice=espeak_voice or ESPEAK_VOICE))
     return 0 if report.ok else 2

@@ -189,6 +189,8 @@ class RunSettings:
     versions: dict[str, str | None] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
     output: str | None = None
+    exclude: list[str] = field(default_factory=list)  # content-check kinds left out; kept by --resume
+    trim_silence: bool = False           # leading/trailing non-speech trimmed in the converted copy
     config_version: int = CONFIG_VERSION
 
     def to_json(self) -> dict[str, Any]:

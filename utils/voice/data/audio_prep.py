@@ -43,10 +43,15 @@ TARGET_SUBTYPE = "PCM_16"
 CONVERTER_VERSION = 1
 
 
-def conversion_tag(sample_rate: int) -> bytes:
-    """Everything about the conversion that changes its output; part of every cache key."""
+TRIM_MARGIN_S = 0.15  # --trim-silence keeps this much non-speech at each end: a breath, not a pause
+
+
+def conversion_tag(sample_rate: int, trim_silence: bool = False) -> bytes:
+    """Everything about the conversion that changes its output; part of every cache key.
+    (Untrimmed keys are unchanged from before --trim-silence existed, so caches stay valid.)"""
+    trim = f"; trim=speech+{TRIM_MARGIN_S}s" if trim_silence else ""
     return (f"coaxial-audio-prep v{CONVERTER_VERSION}; rate={sample_rate}; channels=mean-downmix-"
-            f"{TARGET_CHANNELS}; subtype={TARGET_SUBTYPE}; resampler=soxr-HQ").encode()
+            f"{TARGET_CHANNELS}; subtype={TARGET_SUBTYPE}; resampler=soxr-HQ{trim}").encode()
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,8 @@ class PreparedDataset:
                 f"{self.sample_rate} Hz mono 16-bit: {cache}. Audio: {self.audio_dir}")
 
 
-def audio_key(source_bytes: bytes, sample_rate: int = TARGET_RATE) -> str:
-    digest = hashlib.sha256(conversion_tag(sample_rate))
+def audio_key(source_bytes: bytes, sample_rate: int = TARGET_RATE, trim_silence: bool = False) -> str:
+    digest = hashlib.sha256(conversion_tag(sample_rate, trim_silence))
     digest.update(b"\0")
     digest.update(source_bytes)
     return digest.hexdigest()[:40]
@@ -111,11 +116,11 @@ def _write_metadata(cache: Path, rows: list[list[str]]) -> tuple[Path, str]:
 
 
 def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], progress: bool = True,
-                    sample_rate: int = TARGET_RATE) -> PreparedDataset:
+                    sample_rate: int = TARGET_RATE, trim_silence: bool = False) -> PreparedDataset:
     """Convert every clip of a validated dataset into the cache and write piper's metadata.csv.
 
     ``sample_rate`` is the voice's rate (16000 or 22050 for Piper's tiers); it is part of every
-    key, so several rates share one cache.
+    key, so several rates share one cache; so is ``trim_silence`` (``--trim-silence``).
 
     Raises ValueError if the report has problems (validate first; nothing is written then).
     """
@@ -138,13 +143,17 @@ def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], pr
     multi = report.num_speakers > 1
     for clip in iterator:
         source = clip.audio_path.read_bytes()
-        key = audio_key(source, sample_rate)
+        key = audio_key(source, sample_rate, trim_silence)
         target = audio_dir / f"{key}.wav"
         if target.is_file():
             reused += 1
             total_frames += sf.info(str(target)).frames
         else:
             samples = convert_audio(source, sample_rate)
+            if trim_silence:  # leading and trailing non-speech cut to TRIM_MARGIN_S
+                from utils.voice.data.content_measure import trim_to_speech
+
+                samples = trim_to_speech(samples, sample_rate, TRIM_MARGIN_S)
             atomic_write_bytes(target, _wav_bytes(samples, sample_rate))
             converted += 1
             total_frames += len(samples)

@@ -22,6 +22,9 @@ LONG_CLIP_S = 15.0  # above this a clip dominates batch memory; Piper's own data
 FEW_CLIPS = 10  # piper holds out 10% + up to 5 test clips; fewer leaves almost nothing to train on
 LOW_SAMPLE_RATE = 16000  # upsampling from below this cannot add the missing high frequencies
 
+# Content checks (utils.voice.data.content_checks): warnings that never stop a run, in report order.
+CONTENT_KINDS = ("clipped", "silence", "noise", "mismatch", "duplicate", "bandwidth", "level")
+
 # Per-kind cap on listed problems so a file with a wrong delimiter on 13,000 lines stays readable.
 MAX_LISTED_PER_KIND = 20
 
@@ -35,6 +38,11 @@ class Problem:
     message: str
     fix: str
     kind: str = "other"
+    clip: str | None = None  # the clip's id, for warnings about one clip
+
+    def to_json(self) -> dict:
+        return {"file": str(self.file), "line": self.line, "clip": self.clip, "kind": self.kind,
+                "message": self.message, "fix": self.fix}
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else f"{self.file}"
@@ -106,16 +114,35 @@ class DatasetReport:
             lines.append(f"  audio:    {', '.join(f'{r} Hz' for r in rates)}; "
                          f"{', '.join(f'{c} ch' for c in chans)} "
                          "(converted to the voice's rate (16 kHz or 22050 Hz), mono 16-bit)")
-        for title, items in (("Problems", self.problems), ("Warnings", self.warnings)):
+        content = [w for w in self.warnings if w.kind in CONTENT_KINDS]
+        other = [w for w in self.warnings if w.kind not in CONTENT_KINDS]
+        for title, items in (("Problems", self.problems), ("Warnings", other)):
             if items:
                 lines.append(f"{title} ({len(items)}):")
                 lines.extend(f"  {p}" for p in _capped(items))
+        lines.extend(_content_lines(content, self.metadata_path))
         if self.ok:
             lines.append("OK: dataset is ready to train.")
         else:
             count = len(self.problems) or 1
             lines.append(f"NOT OK: {count} problem(s); fix them and run again.")
         return "\n".join(lines)
+
+
+def _content_lines(content: list[Problem], metadata: Path | None) -> list[str]:
+    """Content warnings grouped by kind, every flagged file named (they are what to listen to)."""
+    if not content:
+        return []
+    clips = len({w.clip or w.file for w in content})
+    lines = [f"Content warnings ({len(content)} in {clips} clip(s); training still runs, "
+             "--exclude KIND leaves them out):"]
+    name = metadata.name if metadata is not None else "metadata"
+    for kind in CONTENT_KINDS:
+        items = [w for w in content if w.kind == kind]
+        if items:
+            lines.append(f"  {kind} ({len(items)}):")
+            lines.extend(f"    {w.file} ({name} line {w.line}): {w.message} — {w.fix}" for w in items)
+    return lines
 
 
 def _capped(items: list[Problem]) -> list[str]:

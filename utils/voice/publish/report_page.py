@@ -156,7 +156,7 @@ def _progress_html(state: PageState) -> str:
 
 
 def render(state: PageState, loss_png: str | None, spectrogram_png: str | None,
-           samples: list[SampleFile], output: Path) -> str:
+           samples: list[SampleFile], output: Path, dataset_html: str = "") -> str:
     """The page as text; image and audio links are relative to ``output``."""
     esc = html.escape
     version = f"?v={state.step}"  # a new URL per update, so a reload never shows a cached old plot
@@ -172,6 +172,7 @@ def render(state: PageState, loss_png: str | None, spectrogram_png: str | None,
         f'<p class="muted">updated {esc(state.updated)}'
         + (f"; reloads every {REFRESH_S} s while training runs" if state.running else "") + "</p>",
         f"<h2>What is trained</h2><table>{facts}</table>",
+        dataset_html,  # utils.voice.publish.dataset_page: what the content checks flagged
         f"<h2>Progress</h2>{_progress_html(state)}",
         "<h2>Mel loss</h2>" + (f'<img src="{esc(loss_png)}{version}" alt="train and validation mel loss '
                                'against batch">' if loss_png else "<p>no losses logged yet</p>"),
@@ -193,7 +194,10 @@ def write_report(output: Path, state: PageState) -> Path:
     samples = find_samples(output)
     loss = plot_mel_curves(state, output / LOSS_PNG)
     spectrogram = plot_latest_spectrogram(samples, output / SPECTROGRAM_PNG, state.title)
-    page = render(state, loss.name if loss else None, spectrogram.name if spectrogram else None, samples, output)
+    from utils.voice.publish.dataset_page import section_html
+
+    page = render(state, loss.name if loss else None, spectrogram.name if spectrogram else None, samples, output,
+                  section_html(output))
     atomic_write_text(output / REPORT_NAME, page)
     return output / REPORT_NAME
 

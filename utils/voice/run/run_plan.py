@@ -41,6 +41,7 @@ class RunPlan:
     base: Any = None                     # utils.voice.base.finetune.BaseChoice of a fine-tune
     command: list[str] = field(default_factory=list)  # the command line, for run.lock and train_config.json
     progress: bool = True                # the training progress bar (--quiet: off)
+    content: Any = None                  # utils.voice.data.content_checks.ContentResult
     checkpoint_bytes: int = 0            # one checkpoint on disk (utils.voice.run.disk_space)
     export_bytes: int = 0
 

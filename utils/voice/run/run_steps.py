@@ -46,6 +46,10 @@ def start_output(plan: RunPlan) -> None:
     from utils.voice.run.watch import describe_schedule
 
     say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
+    if plan.content is not None:  # dataset_check.json + flagged clips for the report page's dataset section
+        from utils.voice.publish.dataset_page import write_dataset_check
+
+        write_dataset_check(plan.output, plan.report, plan.content, settings.voice.sample_rate, plan.cache_root)
 
 
 def prepare(plan: RunPlan, seconds: dict[str, float]):
@@ -54,7 +58,7 @@ def prepare(plan: RunPlan, seconds: dict[str, float]):
 
     t = time.perf_counter()
     prepared = prepare_dataset(plan.report, plan.cache_root, progress=not is_worker_process(),
-                               sample_rate=plan.settings.voice.sample_rate)
+                               sample_rate=plan.settings.voice.sample_rate, trim_silence=plan.settings.trim_silence)
     seconds["prepare"] = time.perf_counter() - t
     return prepared
 
