@@ -12,7 +12,7 @@
 # Exit 0 when verify passed and every timing ran; 1 otherwise. Figures are reported, not judged.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-python}
+PY=${PY:-$(command -v python || command -v python3)}
 OUT=${OUT:-$(mktemp -d)}
 SMOKE=${SMOKE:-0}
 CLIPS=${CLIPS:-400}
@@ -26,7 +26,8 @@ SEGMENT=${SEGMENT:-8192}
 RUN_TIMEOUT=${RUN_TIMEOUT:-90}   # seconds per timed run; 4 runs + verify + data stay under 8 min
 BUDGET=${BUDGET:-380}             # no new run starts after this many seconds
 mkdir -p "$OUT"
-DATA=$OUT/clips.pt
+# ~600 MB of clips for 400 x 1-10 s at 22050 Hz: kept out of $OUT, which a lent machine sends back.
+DATA=${DATA:-${TMPDIR:-/tmp}/coaxial-gpu-check/clips-$QUALITY-$CLIPS.pt}
 status=0
 gpu=1
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
@@ -88,7 +89,7 @@ for batch in $BATCHES; do
     done
 done
 
-timeout 60 "$PY" - "$OUT" $BATCHES <<'PYEOF' || status=1
+timeout 60 "$PY" - "$OUT" $BATCHES <<'PYEOF' | tee "$OUT/table.txt" || status=1
 import json, statistics, sys
 from pathlib import Path
 out, batches = Path(sys.argv[1]), sys.argv[2:]
@@ -127,4 +128,6 @@ for batch in batches:
 sys.exit(0 if ok else 1)
 PYEOF
 echo "gpu_check: logs in $OUT (${SECONDS}s)"
+# One archive as well: a lent machine sends back only a few files.
+tar -czf "$OUT.tgz" -C "$(dirname "$OUT")" "$(basename "$OUT")" 2>/dev/null && mv "$OUT.tgz" "$OUT/logs.tgz"
 exit $status

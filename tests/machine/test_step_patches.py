@@ -121,13 +121,14 @@ def test_patched_step_trains_like_pipers_on_cpu():
 
     step_patches.install_step_patches()
     patched = train_steps("cpu", "32-true", steps=1, batch_size=3)
-    from piper.train.vits import commons, lightning, losses, mel_processing, monotonic_align
+    from piper.train.vits import commons, lightning, losses, mel_processing, models, monotonic_align
 
     saved = {}
     for module, name in ((commons, "slice_segments"), (commons, "rand_slice_segments"),
                          (lightning, "slice_segments"), (losses, "discriminator_loss"),
                          (lightning, "discriminator_loss"), (lightning, "mel_spectrogram_torch"),
-                         (monotonic_align, "maximum_path"), (mel_processing, "mel_spectrogram_torch")):
+                         (monotonic_align, "maximum_path"), (mel_processing, "mel_spectrogram_torch"),
+                         (models.StochasticDurationPredictor, "forward")):
         saved[(module, name)] = getattr(module, name)
         setattr(module, name, getattr(module, name).__coaxial_original__)
     try:

@@ -20,6 +20,10 @@ applies them all; ``active_step_patches()`` reports those live (``verify`` lists
   checks that only print (two host reads per batch); the numbers are piper's.
 - ``fused-adamw``: AdamW with ``fused=True`` where the parameters live on CUDA (one kernel for
   all parameters); elsewhere piper's optimisers as they are.
+- ``duration-noise-on-device``: the stochastic duration predictor makes its noise and its flows'
+  zero log-determinants on the CPU and copies them over (``torch.randn(...).type_as(x)``), about
+  ten blocking copies per batch; its forward now runs with ``x``'s device as the default device,
+  so those tensors are made where they are used.
 - ``lightning-log-one-read``: Lightning turns the logged metrics into numbers at each logging step
   with one ``.item()`` per metric; this reads them all in one go (one wait instead of eight).
 """
@@ -33,7 +37,7 @@ from utils.machine.piper_compat import _fail, install_mas_kernel
 
 VITS = "piper.train.vits"
 STEP_PATCHES = ("slice-segments-gather", "mas-on-device", "losses-on-device", "mel-without-range-print",
-                "fused-adamw", "lightning-log-one-read")
+                "fused-adamw", "lightning-log-one-read", "duration-noise-on-device")
 LOGGER_CONNECTOR = "lightning.pytorch.trainer.connectors.logger_connector.logger_connector"
 
 
@@ -217,6 +221,23 @@ def _patch_optimizers() -> None:
     lightning.VitsModel.configure_optimizers = _mark(configure_optimizers, original)
 
 
+# -- stochastic duration predictor --------------------------------------------------------------
+
+def _patch_duration_predictor() -> None:
+    import torch
+
+    models = _module("models")
+    original = models.StochasticDurationPredictor.forward
+    _expect(original, "torch.randn(w.size(0), 2, w.size(2)).type_as(x)")
+
+    def forward(self, x, *args, **kwargs):
+        # Factory calls inside (noise, the flows' zero log-determinants) default to x's device.
+        with torch.device(x.device):
+            return original(self, x, *args, **kwargs)
+
+    models.StochasticDurationPredictor.forward = _mark(forward, original)
+
+
 # -- Lightning's logging --------------------------------------------------------------------------
 
 def convert_tensors_to_scalars(data):
@@ -261,13 +282,13 @@ def _patch_lightning_logging() -> None:
 
 def install_step_patches() -> list[str]:
     """Apply every step patch (idempotent); returns one line per patch."""
-    if not all(active_step_patches().values()):
-        _patch_slices()
-        _patch_mas()
-        _patch_losses()
-        _patch_mel()
-        _patch_optimizers()
-        _patch_lightning_logging()
+    patchers = {"slice-segments-gather": _patch_slices, "mas-on-device": _patch_mas,
+                "losses-on-device": _patch_losses, "mel-without-range-print": _patch_mel,
+                "fused-adamw": _patch_optimizers, "lightning-log-one-read": _patch_lightning_logging,
+                "duration-noise-on-device": _patch_duration_predictor}
+    for name, live in active_step_patches().items():
+        if not live:  # each patch once: a second wrapper around a wrapper would do the work twice
+            patchers[name]()
     return [f"{name}: piper's training step without host syncs there" for name in STEP_PATCHES]
 
 
@@ -286,6 +307,7 @@ def active_step_patches() -> dict[str, bool]:
         "losses-on-device": live("losses", "discriminator_loss") and live("lightning", "discriminator_loss"),
         "mel-without-range-print": live("lightning", "mel_spectrogram_torch"),
         "fused-adamw": live("lightning", "VitsModel.configure_optimizers"),
+        "duration-noise-on-device": live("models", "StochasticDurationPredictor.forward"),
         "lightning-log-one-read": getattr(getattr(sys.modules.get(LOGGER_CONNECTOR), "convert_tensors_to_scalars",
                                                   None), "__coaxial__", False),
     }
