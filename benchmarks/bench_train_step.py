@@ -42,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, default=None, help="cache file for the generated clips")
     parser.add_argument("--accelerator", default=None, help="default: CUDA when present, else CPU")
     parser.add_argument("--profile", type=Path, default=None,
-                        help="write torch.profiler's table of 3 timed batches here (host syncs show as "
-                             "cudaStreamSynchronize / aten::_local_scalar_dense)")
+                        help="write torch.profiler's table of the last 3 warm-up batches here, headed by "
+                             "host-sync events per batch (cudaStreamSynchronize, cudaMemcpyAsync)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-only", action="store_true", help="only generate (or check) --data, no training")
     return parser
@@ -88,6 +88,20 @@ def _validation_mel(model, batches: list, seed: int) -> float:
     return float(torch.stack(values).mean())
 
 
+# A device->host read or blocking copy shows as cudaStreamSynchronize. aten::_local_scalar_dense
+# (.item()) is left out: torch.optim's CPU step counters make hundreds per batch that never wait.
+SYNC_EVENTS = ("cudaStreamSynchronize", "cudaMemcpyAsync")
+
+
+def _write_profile(profiler, path: Path, batches: int) -> None:
+    """torch.profiler's table, headed by the host-sync events per batch (what the patches remove)."""
+    events = profiler.key_averages()
+    counts = {e.key: e.count for e in events if e.key in SYNC_EVENTS}
+    head = ", ".join(f"{key} {counts.get(key, 0) / batches:.1f}" for key in SYNC_EVENTS)
+    path.write_text(f"per batch over {batches} warm-up batches: {head}\n\n"
+                    + events.table(sort_by="self_cpu_time_total", row_limit=40))
+
+
 def _timer(accelerator: str, warmup: int, profile: Path | None):
     import lightning as L
     import torch
@@ -95,6 +109,9 @@ def _timer(accelerator: str, warmup: int, profile: Path | None):
     def sync():
         if accelerator == "cuda":
             torch.cuda.synchronize()
+
+    # The profiler watches the last (up to) 3 warm-up batches, so it never slows the timed ones.
+    profiled = (max(0, warmup - 3), warmup - 1) if profile is not None and warmup > 0 else None
 
     class Timer(L.Callback):
         """Host time at each batch end (no per-batch sync); synced start/end of the timed window."""
@@ -105,23 +122,22 @@ def _timer(accelerator: str, warmup: int, profile: Path | None):
             self.profiler = None
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if batch_idx != warmup:
-                return
-            sync()
-            self.start = time.perf_counter()
-            if profile is not None:
+            if profiled and batch_idx == profiled[0]:
                 activities = [torch.profiler.ProfilerActivity.CPU]
                 if accelerator == "cuda":
                     activities.append(torch.profiler.ProfilerActivity.CUDA)
                 self.profiler = torch.profiler.profile(activities=activities)
                 self.profiler.__enter__()
+            if batch_idx == warmup:
+                sync()
+                self.start = time.perf_counter()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             self.ends.append(time.perf_counter())
-            if self.profiler is not None and batch_idx == warmup + 2:
+            if self.profiler is not None and batch_idx == profiled[1]:
                 sync()
                 self.profiler.__exit__(None, None, None)
-                profile.write_text(self.profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+                _write_profile(self.profiler, profile, profiled[1] - profiled[0] + 1)
                 self.profiler = None
 
         def on_train_end(self, trainer, pl_module):

@@ -78,8 +78,10 @@ for batch in $BATCHES; do
             nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 500 >"$OUT/smi-$name.csv" &
             sampler=$!
         fi
+        # torch.profiler over the last warm-up batches (not the timed ones): where the host waits.
         if ! timeout "$RUN_TIMEOUT" "$PY" -m benchmarks.bench_train_step --mode "$mode" "${common[@]}" \
-                --batch-size "$batch" --steps "$STEPS" --warmup "$WARMUP" >"$OUT/$name.log" 2>&1; then
+                --batch-size "$batch" --steps "$STEPS" --warmup "$WARMUP" --profile "$OUT/profile-$name.txt" \
+                >"$OUT/$name.log" 2>&1; then
             echo "gpu_check: $name failed or timed out; last lines of its log:" >&2
             tail -n 15 "$OUT/$name.log" >&2
             status=1
@@ -123,6 +125,10 @@ for batch in batches:
         ok = False
         continue
     mel = (patched["val_mel"] / plain["val_mel"] - 1) * 100 if plain.get("val_mel") else float("nan")
+    for mode in ("plain", "patched"):
+        prof = out / f"profile-{mode}-b{batch}.txt"
+        if prof.is_file():
+            print(f"batch {batch} {mode} profile: {prof.read_text().splitlines()[0]}")
     print(f"batch {batch}: project/plain steps/s {patched['steps_per_s'] / plain['steps_per_s']:.2f}x, "
           f"val mel {mel:+.1f} % after {patched['warmup'] + patched['steps']} batches, on {device}")
 sys.exit(0 if ok else 1)
