@@ -9,10 +9,13 @@
 #   SMOKE=1 CLIPS=8 VAL_CLIPS=2 BATCHES=2 STEPS=2 WARMUP=1 QUALITY=x_low MAX_SECONDS=2 SEGMENT=4096 \
 #       bash benchmarks/gpu_check.sh             # CPU smoke run: no GPU, no nvidia-smi, tiny sizes
 #
+# On a lent machine without pixi: install the wheels into .site and export PYTHONPATH=$PWD/.site:$PWD
+# first (shared/guide/gpu.md), then run this with OUT=$OUT.
+#
 # Exit 0 when verify passed and every timing ran; 1 otherwise. Figures are reported, not judged.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-$(command -v python || command -v python3)}
+PY=${PY:-$(command -v python3 || command -v python)}
 OUT=${OUT:-$(mktemp -d)}
 SMOKE=${SMOKE:-0}
 CLIPS=${CLIPS:-400}
@@ -46,7 +49,7 @@ timeout 60 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", tor
 echo "== verify"
 verify_args=()
 [ $gpu = 1 ] || verify_args=(--quick)
-if ! timeout 150 "$PY" -m tasks.verify "${verify_args[@]}" >"$OUT/verify.txt" 2>&1; then
+if ! timeout 150 "$PY" -m tasks.verify ${verify_args[@]+"${verify_args[@]}"} >"$OUT/verify.txt" 2>&1; then
     echo "gpu_check: verify failed or timed out; its output:" >&2
     status=1
 fi

@@ -20,7 +20,7 @@ from utils.voice.run import disk_space
 from utils.voice.run.history import read_history
 from utils.voice.run.run_lock import LOCK_NAME
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]  # tests/voice/run/ -> the repository
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32", reason="kill -9 (SIGKILL) is POSIX")]
 
