@@ -85,6 +85,17 @@ def test_lightning_conversion_gives_item_values_in_one_pass():
         step_patches.convert_tensors_to_scalars({"x": torch.zeros(2)})
 
 
+def test_duration_predictor_makes_its_tensors_on_the_input_device():
+    # "meta" stands in for CUDA (no GPU here): a factory call inside lands on x's device.
+    def forward(self, x):
+        return torch.randn(2).device
+
+    wrapped = step_patches.on_input_device(forward)
+    assert forward(None, torch.empty(1, device="meta")) == torch.device("cpu")  # piper: made on the CPU
+    assert wrapped(None, torch.empty(1, device="meta")) == torch.device("meta")
+    assert wrapped(None, torch.empty(1)) == torch.device("cpu")
+
+
 def test_fused_adamw_only_for_cuda_parameters():
     param = torch.nn.Parameter(torch.zeros(3))
     opt = torch.optim.AdamW([param], lr=1e-3)

@@ -223,19 +223,25 @@ def _patch_optimizers() -> None:
 
 # -- stochastic duration predictor --------------------------------------------------------------
 
-def _patch_duration_predictor() -> None:
+def on_input_device(original):
+    """``original(self, x, ...)`` run with ``x``'s device as torch's default device."""
     import torch
 
-    models = _module("models")
-    original = models.StochasticDurationPredictor.forward
-    _expect(original, "torch.randn(w.size(0), 2, w.size(2)).type_as(x)")
-
     def forward(self, x, *args, **kwargs):
+        if x.device.type == "cpu":  # already the default device: skip the mode's per-op overhead
+            return original(self, x, *args, **kwargs)
         # Factory calls inside (noise, the flows' zero log-determinants) default to x's device.
         with torch.device(x.device):
             return original(self, x, *args, **kwargs)
 
-    models.StochasticDurationPredictor.forward = _mark(forward, original)
+    return forward
+
+
+def _patch_duration_predictor() -> None:
+    models = _module("models")
+    original = models.StochasticDurationPredictor.forward
+    _expect(original, "torch.randn(w.size(0), 2, w.size(2)).type_as(x)")
+    models.StochasticDurationPredictor.forward = _mark(on_input_device(original), original)
 
 
 # -- Lightning's logging --------------------------------------------------------------------------
