@@ -7,7 +7,7 @@ the old patcher did) has no effect on training.
 
 from __future__ import annotations
 
-from utils.machine import hardware, piper_compat, precision_policy
+from utils.machine import hardware, piper_compat, precision_policy, step_patches
 
 
 def _set_torch_flags(choice: precision_policy.Choice) -> dict:
@@ -48,7 +48,8 @@ def apply_runtime_patches(accelerator: str | None = None, precision: str | None 
     hw = hardware.probe()
     choice = precision_policy.choose(hw, accelerator=accelerator, precision=precision)
     applied = _set_torch_flags(choice)
-    patches = piper_compat.install_piper_patches() if piper else []
+    # The step patches too: without them every batch waits on the device dozens of times.
+    patches = piper_compat.install_piper_patches() + step_patches.install_step_patches() if piper else []
     return {
         "accelerator": choice.accelerator,
         "devices": choice.devices,

@@ -105,8 +105,10 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, r
 
         def __init__(self):
             self._last_save = self._started = time.monotonic()
+            self.pending = PendingHistory(result.history)  # losses stay on the device until read
 
         def _save(self, trainer):
+            self.pending.flush()
             trainer.save_checkpoint(last_path, weights_only=False)
             self._last_save = time.monotonic()
             result.checkpoint = last_path
@@ -116,13 +118,12 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, r
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             step = trainer.global_step // 2
-            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+            metrics = {k: v for k, v in trainer.callback_metrics.items()
                        if k.startswith(("loss_", "train_")) and getattr(v, "numel", lambda: 1)() == 1}
             if trainer.is_global_zero:
                 # wall seconds since this process started training: throughput without a profiler
                 seconds = round(time.monotonic() - self._started, 3)
-                result.history.append({"step": step, "epoch": trainer.current_epoch, "seconds": seconds,
-                                       **metrics})
+                self.pending.add({"step": step, "epoch": trainer.current_epoch, "seconds": seconds}, metrics)
             if stop.signal_name is not None:
                 result.interrupted = stop.signal_name
                 self._save(trainer)
@@ -130,19 +131,31 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: _StopRequest, r
             elif (every and step % every == 0) or time.monotonic() - self._last_save > CHECKPOINT_INTERVAL_S:
                 self._save(trainer)
 
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.pending.flush()
+
         def on_train_end(self, trainer, pl_module):
             if result.interrupted is None:
                 self._save(trainer)
+            self.pending.flush()
+
+        def on_exception(self, trainer, pl_module, exception):
+            try:
+                self.pending.flush()
+            except Exception:  # a broken device must not hide the error that ended training
+                pass
 
         # The per-batch history is saved inside every checkpoint, so a resume after any crash
         # (kill -9 included, when metrics.csv was never written) keeps every row before it.
         def state_dict(self):
+            self.pending.flush()
             return {"history": list(result.history)}
 
         def load_state_dict(self, state_dict):
             result.history[:0] = list(state_dict.get("history") or [])
             result.history_restored = "history" in state_dict
 
+    from utils.voice.run.pending_history import PendingHistory
     from utils.voice.run.retention import describe_checkpoint
     from utils.voice.run.watch import make_watchers
 
