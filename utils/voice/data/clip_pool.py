@@ -56,8 +56,20 @@ def map_clips(func: Callable[[Any], Any], items: Iterable[Any], workers: int | N
     if workers == 1:
         if initializer is not None:
             initializer(*initargs)
-        yield from map(func, items)
-        return
-    with _context().Pool(workers, initializer=_start_worker, initargs=(initializer, initargs)) as pool:
-        # chunksize 1: a clip takes tens of milliseconds, far more than handing it over does.
-        yield from pool.imap(func, items, chunksize=1)
+        return map(func, items)
+    from concurrent.futures import ProcessPoolExecutor
+
+    # An executor, not multiprocessing.Pool: a worker that dies (out of memory, killed) raises
+    # BrokenProcessPool here instead of leaving the loop waiting forever. Its processes start
+    # here, before the caller's progress bar starts a thread of its own.
+    executor = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start_worker,
+                                   initargs=(initializer, initargs))
+    results = executor.map(func, items)
+
+    def in_order() -> Iterator[Any]:
+        try:
+            yield from results
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    return in_order()
