@@ -58,7 +58,8 @@ class LoaderPlan:
 
     def describe(self, batch_size: int) -> str:
         return (f"Batches by length: {self.batches} batches of up to {batch_size} clips per epoch; padding "
-                f"{self.padding:.1%} of spectrogram frames (random batches: {self.random_padding:.1%})")
+                f"{self.padding:.1%} of spectrogram frames, lengths rounded up to {SPEC_MULTIPLE} frames "
+                f"(random batches: {self.random_padding:.1%})")
 
 
 def bucketed_train_loader(datamodule, seed: int, rank: int = 0, world_size: int = 1):
