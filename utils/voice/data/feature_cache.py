@@ -8,6 +8,11 @@ per-clip work first, over a process pool, calling the same piper functions in th
 every file has the bytes piper would write (tests/voice/data/test_feature_cache.py compares them).
 piper's own ``prepare_data`` then finds every entry present and only writes the voice config.
 
+One deliberate difference: piper's loop phonemizes a clip right after the previous one, and
+espeak-ng leaks text from one call into the next (a text ending in ".." puts "dot" in front of the
+next clip's phonemes). Here every clip is phonemized from a clean state, so the cache is the same
+whatever the number of processes, and such a clip gets the phonemes of its own text.
+
 Phoneme types other than espeak and text, custom phoneme maps and phoneme-id datasets are left to
 piper's own loop (``prepare_features`` returns 0 for them).
 """
@@ -130,6 +135,10 @@ def _phonemize(text: str) -> list[list[str]]:
     if settings.phoneme_type == "text":
         return [list(unicodedata.normalize("NFD", text))]
     clusters = set(settings.vowel_clusters) if settings.vowel_clusters else None
+    # espeak-ng carries text over between calls: after a text ending in "..", the next text comes
+    # out with "dot" (dˈɑːt) in front. An empty call first drops whatever the last text left, so a
+    # clip's phonemes depend on its own text only, not on which clip this worker had before it.
+    _worker.espeak.phonemize(settings.espeak_voice, "")
     return _worker.espeak.phonemize(settings.espeak_voice, text, vowel_clusters=clusters)
 
 

@@ -1,0 +1,124 @@
+"""Preparation of 400 clips of 1-10 s: one process against every core (audio conversion, then
+piper's phonemes + spectrograms).
+
+    python -m benchmarks.bench_prepare [--clips 400] [--repeats 3] [--workers N]
+
+The dataset is generated from the bundled sample's speech (clips joined and cut to lengths drawn
+uniformly from 1-10 s, texts cut in proportion) as a 48 kHz recorder profile, so the audio stage
+resamples as it does for the recorder app's voices. Each repeat starts from an empty cache; the
+single-process and parallel runs alternate. Prints medians and their ratio, and checks the
+parallel cache against the single-process one byte for byte. The machine's load average is
+printed first: on a shared machine the ratio is only as good as the idle cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from utils.voice.data.clip_pool import default_workers
+from utils.voice.data.dataset import SAMPLE_DATASET
+
+RECORDER_RATE = 48000
+
+
+def make_dataset(root: Path, clips: int = 400, seed: int = 0) -> Path:
+    """A recorder profile of ``clips`` clips of 1-10 s of real speech (the sample's, joined and cut)."""
+    import soxr
+
+    rows = [line.split("|", 1) for line in (SAMPLE_DATASET / "metadata.csv").read_text("utf-8").splitlines() if line]
+    speech = [sf.read(SAMPLE_DATASET / "wavs" / f"{clip_id}.wav", dtype="float64") for clip_id, _ in rows]
+    rate = speech[0][1]
+    audio = np.concatenate([data for data, _ in speech])
+    words = " ".join(text for _, text in rows).split()
+    per_second = len(words) / (len(audio) / rate)
+    rng = np.random.default_rng(seed)
+    folder = root / "profile"
+    (folder / "recordings").mkdir(parents=True, exist_ok=True)
+    with open(folder / "metadata.jsonl", "w", encoding="utf-8") as out:
+        for index in range(clips):
+            seconds = rng.uniform(1.0, 10.0)
+            start = int(rng.integers(0, len(audio) - int(seconds * rate)))
+            piece = audio[start:start + int(seconds * rate)]
+            first = int(start / rate * per_second)
+            text = " ".join(words[first:first + max(1, round(seconds * per_second))]) + "."
+            name = f"{index:04d}.wav"
+            sf.write(folder / "recordings" / name, soxr.resample(piece, rate, RECORDER_RATE), RECORDER_RATE,
+                     subtype="PCM_16")
+            out.write(json.dumps({"filename": name, "sentence": text, "prompt_list": "bench",
+                                  "prompt_index": index, "timestamp": "2026-01-01T10:00:00"}) + "\n")
+    return folder
+
+
+def feature_datamodule(prepared, cache: Path):
+    from piper.train.vits.dataset import VitsDataModule
+
+    return VitsDataModule(csv_path=prepared.csv_path, audio_dir=prepared.audio_dir, cache_dir=cache,
+                          espeak_voice="en-us", config_path=cache.parent / "voice_config.json",
+                          voice_name="bench", sample_rate=prepared.sample_rate)
+
+
+def _run_once(report, root: Path, workers: int) -> tuple[float, float, Path]:
+    from utils.voice.data.audio_prep import prepare_dataset
+    from utils.voice.data.feature_cache import prepare_features
+
+    shutil.rmtree(root, ignore_errors=True)
+    start = time.perf_counter()
+    prepared = prepare_dataset(report, root / "audio-cache", progress=False, workers=workers)
+    middle = time.perf_counter()
+    prepare_features(feature_datamodule(prepared, root / "features"), workers=workers, progress=False)
+    return middle - start, time.perf_counter() - middle, root / "features"
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    names = sorted(os.listdir(a))
+    return names == sorted(os.listdir(b)) and all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from utils.voice.data.dataset import validate_dataset
+
+    parser = argparse.ArgumentParser(prog="bench_prepare", description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=default_workers(), help="parallel run (default: every core)")
+    args = parser.parse_args(argv)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
+          f"{args.clips} clips, {args.repeats} repeats, parallel = {args.workers} processes", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
+        tmp = Path(tmp)
+        report = validate_dataset(make_dataset(tmp, args.clips))
+        # Imports, espeak-ng and VAD set-up happen once per process: pay them before timing (the
+        # parallel workers are forked from this process and inherit them).
+        _run_once(validate_dataset(make_dataset(tmp / "warm-up", 4, seed=1)), tmp / "warm-up" / "run", 1)
+        seconds = {1: [], args.workers: []}
+        caches = {}
+        for repeat in range(args.repeats):
+            for workers in (1, args.workers):
+                audio_s, feature_s, caches[workers] = _run_once(report, tmp / f"w{workers}", workers)
+                seconds[workers].append((audio_s, feature_s))
+                print(f"  repeat {repeat + 1}, {workers} process(es): audio {audio_s:.1f} s, "
+                      f"phonemes + spectrograms {feature_s:.1f} s", flush=True)
+        same = _same_bytes(caches[1], caches[args.workers])
+    print(f"{'stage':26} {'1 process s':>12} {f'{args.workers} processes s':>15} {'speed-up':>9}")
+    for label, pick in (("audio conversion", lambda t: t[0]), ("phonemes + spectrograms", lambda t: t[1]),
+                        ("both", sum)):
+        one = statistics.median(pick(t) for t in seconds[1])
+        many = statistics.median(pick(t) for t in seconds[args.workers])
+        print(f"{label:26} {one:12.1f} {many:15.1f} {one / many:8.2f}x")
+    print(f"feature cache byte-identical to the single-process one: {same}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
