@@ -21,6 +21,8 @@ BENCHMARKS = {
     "monotonic-align": "benchmarks.bench_monotonic_align",  # the alignment kernel vs brute force
     "footprint": "benchmarks.bench_footprint",  # download sizes from pixi.lock
     "samples": "benchmarks.bench_samples",  # cost of one in-training spoken sample per quality
+    "prepare": "benchmarks.bench_prepare",  # 400 clips: one process against every core
+    "padding": "benchmarks.bench_padding",  # padding and repeating shapes: random vs by length
 }
 
 
