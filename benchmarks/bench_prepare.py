@@ -6,9 +6,10 @@ piper's phonemes + spectrograms).
 The dataset is generated from the bundled sample's speech (clips joined and cut to lengths drawn
 uniformly from 1-10 s, texts cut in proportion) as a 48 kHz recorder profile, so the audio stage
 resamples as it does for the recorder app's voices. Each repeat starts from an empty cache; the
-single-process and parallel runs alternate. Prints medians and their ratio, and checks the
-parallel cache against the single-process one byte for byte. The machine's load average is
-printed first: on a shared machine the ratio is only as good as the idle cores.
+single-process (torch's default threads, as piper's own loop; and one thread) and parallel runs
+alternate. Prints medians and the ratios, and checks the caches against each other byte for
+byte. The machine's load average is printed first and last: on a shared machine the ratio is only
+as good as the idle cores.
 """
 
 from __future__ import annotations
@@ -68,16 +69,23 @@ def feature_datamodule(prepared, cache: Path):
                           voice_name="bench", sample_rate=prepared.sample_rate)
 
 
-def _run_once(report, root: Path, workers: int) -> tuple[float, float, Path]:
+def _run_once(report, root: Path, workers: int, threads: int | None = None) -> tuple[float, float, Path]:
+    import torch
+
     from utils.voice.data.audio_prep import prepare_dataset
     from utils.voice.data.feature_cache import prepare_features
 
     shutil.rmtree(root, ignore_errors=True)
-    start = time.perf_counter()
-    prepared = prepare_dataset(report, root / "audio-cache", progress=False, workers=workers)
-    middle = time.perf_counter()
-    prepare_features(feature_datamodule(prepared, root / "features"), workers=workers, progress=False)
-    return middle - start, time.perf_counter() - middle, root / "features"
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or default_threads)
+    try:
+        start = time.perf_counter()
+        prepared = prepare_dataset(report, root / "audio-cache", progress=False, workers=workers)
+        middle = time.perf_counter()
+        prepare_features(feature_datamodule(prepared, root / "features"), workers=workers, progress=False)
+        return middle - start, time.perf_counter() - middle, root / "features"
+    finally:
+        torch.set_num_threads(default_threads)
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
@@ -101,22 +109,28 @@ def main(argv: list[str] | None = None) -> int:
         # Imports, espeak-ng and VAD set-up happen once per process: pay them before timing (the
         # parallel workers are forked from this process and inherit them).
         _run_once(validate_dataset(make_dataset(tmp / "warm-up", 4, seed=1)), tmp / "warm-up" / "run", 1)
-        seconds = {1: [], args.workers: []}
+        # piper's own loop is one process with torch's default threads; one thread per process is
+        # what the pool's workers use (and, on a busy machine, often faster than the default).
+        variants = {"1 process": (1, None), "1 process, 1 thread": (1, 1),
+                    f"{args.workers} processes": (args.workers, None)}
+        seconds: dict[str, list] = {name: [] for name in variants}
         caches = {}
         for repeat in range(args.repeats):
-            for workers in (1, args.workers):
-                audio_s, feature_s, caches[workers] = _run_once(report, tmp / f"w{workers}", workers)
-                seconds[workers].append((audio_s, feature_s))
-                print(f"  repeat {repeat + 1}, {workers} process(es): audio {audio_s:.1f} s, "
-                      f"phonemes + spectrograms {feature_s:.1f} s", flush=True)
-        same = _same_bytes(caches[1], caches[args.workers])
-    print(f"{'stage':26} {'1 process s':>12} {f'{args.workers} processes s':>15} {'speed-up':>9}")
+            for name, (workers, threads) in variants.items():
+                audio_s, feature_s, caches[name] = _run_once(report, tmp / f"run{len(caches)}", workers, threads)
+                seconds[name].append((audio_s, feature_s))
+                print(f"  repeat {repeat + 1}, {name}: audio {audio_s:.1f} s, phonemes + spectrograms "
+                      f"{feature_s:.1f} s", flush=True)
+        names = list(variants)
+        same = all(_same_bytes(caches[names[0]], caches[name]) for name in names[1:])
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'median s':26}" + "".join(f"{name:>22}" for name in names) + f"{'speed-up':>10}{'vs 1 thread':>13}")
     for label, pick in (("audio conversion", lambda t: t[0]), ("phonemes + spectrograms", lambda t: t[1]),
                         ("both", sum)):
-        one = statistics.median(pick(t) for t in seconds[1])
-        many = statistics.median(pick(t) for t in seconds[args.workers])
-        print(f"{label:26} {one:12.1f} {many:15.1f} {one / many:8.2f}x")
-    print(f"feature cache byte-identical to the single-process one: {same}")
+        medians = [statistics.median(pick(t) for t in seconds[name]) for name in names]
+        print(f"{label:26}" + "".join(f"{m:22.1f}" for m in medians)
+              + f"{medians[0] / medians[2]:9.2f}x{medians[1] / medians[2]:12.2f}x")
+    print(f"feature caches byte-identical across the three: {same}")
     return 0 if same else 1
 
 
