@@ -97,6 +97,8 @@ def test_lightning_advances_the_epoch_through_the_loader():
 def test_refuses_more_devices_than_clips_and_a_rank_outside_the_world():
     with pytest.raises(ValueError, match="use fewer devices or more clips"):
         BucketBatchSampler([100, 200], 2, num_replicas=3, rank=0)
+    with pytest.raises(ValueError, match="no clips left to train on"):
+        BucketBatchSampler([], 2)
     with pytest.raises(ValueError, match="rank 2"):
         BucketBatchSampler([100, 200, 300], 2, num_replicas=2, rank=2)
 

@@ -47,6 +47,8 @@ class BucketBatchSampler:
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.lengths = np.asarray(lengths, dtype=np.int64)
+        if len(self.lengths) == 0:
+            raise ValueError("no clips left to train on (all left out, or all in the validation split)")
         if len(self.lengths) < num_replicas:
             raise ValueError(f"{len(self.lengths)} training clip(s) cannot give each of {num_replicas} "
                              "devices a batch: use fewer devices or more clips")
