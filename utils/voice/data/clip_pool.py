@@ -16,6 +16,9 @@ from typing import Any
 
 
 def default_workers() -> int:
+    """Every core this process may run on (``os.cpu_count()`` unless an affinity mask says fewer)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
 
 
