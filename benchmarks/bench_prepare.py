@@ -81,11 +81,23 @@ def _run_once(report, root: Path, workers: int, threads: int | None = None) -> t
     try:
         start = time.perf_counter()
         prepared = prepare_dataset(report, root / "audio-cache", progress=False, workers=workers)
-        middle = time.perf_counter()
+        middle, cpu = time.perf_counter(), _cpu_seconds()
         prepare_features(feature_datamodule(prepared, root / "features"), workers=workers, progress=False)
-        return middle - start, time.perf_counter() - middle, root / "features"
+        end = time.perf_counter()
+        print(f"    phonemes + spectrograms: {_cpu_seconds() - cpu:.1f} CPU s in {end - middle:.1f} s wall",
+              flush=True)
+        return middle - start, end - middle, root / "features"
     finally:
         torch.set_num_threads(default_threads)
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (the pool's workers): the work
+    done, whatever share of the cores the machine's other jobs left."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
