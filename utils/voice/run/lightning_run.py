@@ -181,6 +181,9 @@ def _datamodule_class():
         def prepare_data(self):
             if self._prepared:
                 return
+            from utils.voice.data.feature_cache import prepare_features
+
+            prepare_features(self, progress=not is_worker_process())  # all cores; piper then finds it done
             with _CacheProgress(self.cache_dir, self._expected_rows(), "phonemes + spectrograms"):
                 super().prepare_data()
             self._prepared = True
@@ -201,6 +204,15 @@ def _datamodule_class():
                 from utils.voice.data.phoneme_filter import drop_long_utterances
 
                 self.left_out = drop_long_utterances(self, self.max_phoneme_ids)
+
+        seed: int = 0
+
+        def train_dataloader(self):
+            from utils.voice.data.length_batches import bucketed_train_loader
+
+            trainer = self.trainer
+            return bucketed_train_loader(self, self.seed, trainer.global_rank if trainer else 0,
+                                         trainer.world_size if trainer else 1)[0]
 
     return CoaxialDataModule
 
@@ -250,6 +262,7 @@ def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_roo
         config_path=ckpt_dir / "voice_config.json", voice_name=settings.voice.voice_name, **data_kwargs,
     )
     datamodule.max_phoneme_ids = settings.watch.max_phoneme_ids
+    datamodule.seed = settings.seed  # the batch plan of every epoch follows from it, on every rank
     return datamodule
 
 
@@ -266,6 +279,9 @@ def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progres
 
         # The discriminator step leaves generator parameters without gradients: DDP must allow it.
         trainer_kwargs["strategy"] = DDPStrategy(find_unused_parameters=True)
+    # The length-batch sampler gives each rank its share itself (Lightning's DistributedSampler
+    # cannot wrap a batch sampler); under DDP validation then runs in full on every rank.
+    trainer_kwargs["use_distributed_sampler"] = False
     return pl.Trainer(
         default_root_dir=output,
         callbacks=callbacks,
