@@ -22,6 +22,8 @@ BENCHMARKS = {
     "footprint": "benchmarks.bench_footprint",  # download sizes from pixi.lock
     "samples": "benchmarks.bench_samples",  # cost of one in-training spoken sample per quality
     "content-checks": "benchmarks.bench_content_checks",  # dataset content checks per 1,000 clips
+    "prepare": "benchmarks.bench_prepare",  # 400 clips: one process against every core
+    "padding": "benchmarks.bench_padding",  # padding and repeating shapes: random vs by length
 }
 
 

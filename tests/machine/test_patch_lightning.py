@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from utils import patch_lightning
-from utils.machine import hardware, piper_compat
+from utils.machine import hardware, piper_compat, step_patches
 from utils.machine.hardware import Hardware
 from utils.machine.precision_policy import PolicyError
 
@@ -48,7 +48,8 @@ def test_without_a_gpu_it_picks_cpu_fp32_and_installs_piper_patches(monkeypatch,
     result = patch_lightning.apply_runtime_patches()
     assert (result["accelerator"], result["devices"], result["precision"]) == ("cpu", 1, "32-true")
     assert result["reason"] and result["applied"] == {}
-    assert [p.split(":")[0] for p in result["piper_patches"]] == ["mas-kernel", "onnx-torchscript-exporter"]
+    assert [p.split(":")[0] for p in result["piper_patches"]] == ["mas-kernel", "onnx-torchscript-exporter",
+                                                                  *step_patches.STEP_PATCHES]
     assert "mas-kernel" in piper_compat.active_patches()
     # on CPU the global matmul precision must stay as torch left it (oneDNN would honour it)
     assert torch.get_float32_matmul_precision() == "highest"

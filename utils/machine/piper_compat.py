@@ -309,4 +309,6 @@ def active_patches() -> list[str]:
             live.append("onnx-torchscript-exporter")
     elif _onnx_hook_installed():
         live.append("onnx-torchscript-exporter")
-    return live
+    from utils.machine.step_patches import active_step_patches
+
+    return live + [name for name, on in active_step_patches().items() if on]

@@ -7,7 +7,7 @@ the old patcher did) has no effect on training.
 
 from __future__ import annotations
 
-from utils.machine import hardware, piper_compat, precision_policy
+from utils.machine import hardware, piper_compat, precision_policy, step_patches
 
 
 def _set_torch_flags(choice: precision_policy.Choice) -> dict:
@@ -15,7 +15,12 @@ def _set_torch_flags(choice: precision_policy.Choice) -> dict:
 
     applied: dict = {}
     if choice.accelerator == "cuda":
-        # Input shapes repeat (fixed segment_size slices); autotuning pays back after a few steps.
+        # cuDNN autotunes every new input shape, and VITS's text encoder, posterior encoder, flow and
+        # duration predictor see each batch's whole padded length. The run batches by length and
+        # rounds padded lengths (utils/voice/data/length_batches.py), so shapes repeat: on 400 clips
+        # of 1-10 s at batch 16, 33 distinct shapes in 10 epochs, 2 of them first seen after epoch 5
+        # (random batches: 107, still 35 new after epoch 5, i.e. a re-benchmark every few batches,
+        # the 2.5-4 s spikes of issue 18). So autotuning is paid in the first epochs and then pays.
         torch.backends.cudnn.benchmark = True
         applied["cudnn.benchmark"] = True
     if choice.tf32:
@@ -48,7 +53,8 @@ def apply_runtime_patches(accelerator: str | None = None, precision: str | None 
     hw = hardware.probe()
     choice = precision_policy.choose(hw, accelerator=accelerator, precision=precision)
     applied = _set_torch_flags(choice)
-    patches = piper_compat.install_piper_patches() if piper else []
+    # The step patches too: without them every batch waits on the device dozens of times.
+    patches = piper_compat.install_piper_patches() + step_patches.install_step_patches() if piper else []
     return {
         "accelerator": choice.accelerator,
         "devices": choice.devices,

@@ -260,7 +260,10 @@ def check_patches(runtime: dict) -> Check:
     from utils.machine import piper_compat
 
     live = piper_compat.active_patches()
+    from utils.machine.step_patches import STEP_PATCHES
+
     need = ["mas-kernel"] + (["onnx-torchscript-exporter"] if piper_compat.onnx_export_kwargs() else [])
+    need += list(STEP_PATCHES)
     flags = ", ".join(f"{k}={v}" for k, v in runtime["applied"].items()) or "no torch flags (CPU)"
     missing = [n for n in need if n not in live]
     if runtime["applied"].get("cudnn.benchmark") and not torch.backends.cudnn.benchmark:
@@ -288,8 +291,10 @@ def check_kernel() -> Check:
     if not result["ok"]:
         return Check("alignment kernel", "fail", f"piper's maximum_path returned a wrong path: {result['reason']}",
                      "report a bug against utils/machine/monotonic_align.py")
-    return Check("alignment kernel", "pass",
-                 f"piper maximum_path via numpy kernel: {b}x{t_y}x{t_x} in {ms:.0f} ms")
+    from utils.machine.step_patches import active_step_patches
+
+    kernel = "torch kernel on the device" if active_step_patches()["mas-on-device"] else "numpy kernel"
+    return Check("alignment kernel", "pass", f"piper maximum_path via {kernel}: {b}x{t_y}x{t_x} in {ms:.0f} ms")
 
 
 def check_training_step(runtime: dict) -> Check:

@@ -156,8 +156,8 @@ def test_failure_mid_run_leaves_only_complete_files(tmp_path, monkeypatch):
         return real_convert(data, sample_rate)
 
     monkeypatch.setattr(audio_prep, "convert_audio", convert_then_fail)
-    with pytest.raises(KeyboardInterrupt):
-        prepare_dataset(report, tmp_path / "cache", progress=False)
+    with pytest.raises(KeyboardInterrupt):  # in this process: the fault injection counts calls here
+        prepare_dataset(report, tmp_path / "cache", progress=False, workers=1)
 
     files = sorted((tmp_path / "cache").rglob("*"))
     wavs = [p for p in files if p.is_file()]
@@ -192,3 +192,15 @@ def test_piper_datamodule_loads_the_prepared_dataset(layout, tmp_path):
     assert config["speaker_id_map"] == (prepared.speaker_ids or {})
     batch = next(iter(module.train_dataloader()))
     assert batch.audios.shape[0] == 2 and float(batch.audios.abs().max()) > 0.01
+
+
+def test_conversion_on_two_processes_writes_the_same_bytes_and_rows_as_one(tmp_path):
+    report = validate_dataset(make_recorder_profile(tmp_path / "in", 6))  # 48 kHz: every clip resampled
+    one = prepare_dataset(report, tmp_path / "one", progress=False, workers=1)
+    two = prepare_dataset(report, tmp_path / "two", progress=False, workers=2)
+    assert (two.converted, two.num_clips, two.total_seconds) == (6, 6, one.total_seconds)
+    assert _rows(two) == _rows(one) and two.dataset_key == one.dataset_key
+    for row in _rows(one):
+        assert (two.audio_dir / row[0]).read_bytes() == (one.audio_dir / row[0]).read_bytes()
+    again = prepare_dataset(report, tmp_path / "two", progress=False, workers=2)
+    assert (again.converted, again.reused) == (0, 6)

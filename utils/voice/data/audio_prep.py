@@ -34,6 +34,7 @@ import numpy as np
 import soundfile as sf
 
 from utils.files import atomic_write_bytes
+from utils.voice.data.clip_pool import map_clips
 from utils.voice.data.dataset import DatasetReport
 
 TARGET_RATE = 22050
@@ -115,12 +116,30 @@ def _write_metadata(cache: Path, rows: list[list[str]]) -> tuple[Path, str]:
     return csv_path, dataset_key
 
 
+def _prepare_clip(job: tuple[Path, int, Path, bool]) -> tuple[str, int, bool]:
+    """Convert one clip into the cache unless it is there: (file name, frames, converted)."""
+    audio_path, sample_rate, audio_dir, trim_silence = job
+    source = audio_path.read_bytes()
+    target = audio_dir / f"{audio_key(source, sample_rate, trim_silence)}.wav"
+    if target.is_file():
+        return target.name, sf.info(str(target)).frames, False
+    samples = convert_audio(source, sample_rate)
+    if trim_silence:  # leading and trailing non-speech cut to TRIM_MARGIN_S
+        from utils.voice.data.content_measure import trim_to_speech
+
+        samples = trim_to_speech(samples, sample_rate, TRIM_MARGIN_S)
+    atomic_write_bytes(target, _wav_bytes(samples, sample_rate))
+    return target.name, len(samples), True
+
+
 def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], progress: bool = True,
-                    sample_rate: int = TARGET_RATE, trim_silence: bool = False) -> PreparedDataset:
+                    sample_rate: int = TARGET_RATE, trim_silence: bool = False,
+                    workers: int | None = None) -> PreparedDataset:
     """Convert every clip of a validated dataset into the cache and write piper's metadata.csv.
 
     ``sample_rate`` is the voice's rate (16000 or 22050 for Piper's tiers); it is part of every
     key, so several rates share one cache; so is ``trim_silence`` (``--trim-silence``).
+    ``workers``: processes converting clips (default: every core; 1 converts in this process).
 
     Raises ValueError if the report has problems (validate first; nothing is written then).
     """
@@ -135,29 +154,19 @@ def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], pr
     total_frames = 0
     rows: list[list[str]] = []
     clips = report.clips
-    iterator = clips
+    # One process per core; results come back in clip order, so rows are as a plain loop makes them.
+    jobs = [(clip.audio_path, sample_rate, audio_dir, trim_silence) for clip in clips]
+    results = map_clips(_prepare_clip, jobs, workers)
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(clips, desc="Preparing audio", unit="clip", file=sys.stderr)
+        results = tqdm(results, total=len(clips), desc="Preparing audio", unit="clip", file=sys.stderr)
     multi = report.num_speakers > 1
-    for clip in iterator:
-        source = clip.audio_path.read_bytes()
-        key = audio_key(source, sample_rate, trim_silence)
-        target = audio_dir / f"{key}.wav"
-        if target.is_file():
-            reused += 1
-            total_frames += sf.info(str(target)).frames
-        else:
-            samples = convert_audio(source, sample_rate)
-            if trim_silence:  # leading and trailing non-speech cut to TRIM_MARGIN_S
-                from utils.voice.data.content_measure import trim_to_speech
-
-                samples = trim_to_speech(samples, sample_rate, TRIM_MARGIN_S)
-            atomic_write_bytes(target, _wav_bytes(samples, sample_rate))
-            converted += 1
-            total_frames += len(samples)
-        row = [target.name, clip.speaker or "", clip.text] if multi else [target.name, clip.text]
+    for clip, (name, frames, was_converted) in zip(clips, results, strict=True):
+        converted += was_converted
+        reused += not was_converted
+        total_frames += frames
+        row = [name, clip.speaker or "", clip.text] if multi else [name, clip.text]
         rows.append(row)
 
     csv_path, dataset_key = _write_metadata(cache, rows)

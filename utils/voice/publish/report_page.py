@@ -50,6 +50,19 @@ class PageState:
     train_mel: list[tuple[int, float]] = field(default_factory=list)
     val_mel: list[tuple[int, float]] = field(default_factory=list)
     updated: str = ""
+    # (step, device tensor) per batch, read into train_mel in one go when the page is written:
+    # a float() per batch would make the host wait for the GPU every batch.
+    pending_train_mel: list = field(default_factory=list, repr=False)
+
+    def settle(self) -> None:
+        """Move the pending per-batch mel losses into ``train_mel`` (one host read for all)."""
+        if self.pending_train_mel:
+            from utils.machine.device_values import host_floats
+
+            steps = [step for step, _ in self.pending_train_mel]
+            values = host_floats([value for _, value in self.pending_train_mel])
+            self.pending_train_mel = []
+            self.train_mel.extend(zip(steps, values, strict=True))
 
     @property
     def best(self) -> tuple[int, float] | None:
@@ -190,6 +203,7 @@ def render(state: PageState, loss_png: str | None, spectrogram_png: str | None,
 def write_report(output: Path, state: PageState) -> Path:
     """Rewrite the plots and ``report.html`` in ``output`` (each file atomically)."""
     output = Path(output)
+    state.settle()
     state.updated = state.updated or time.strftime("%Y-%m-%d %H:%M:%S")
     samples = find_samples(output)
     loss = plot_mel_curves(state, output / LOSS_PNG)
@@ -233,7 +247,7 @@ def make_callback(output: Path, state: PageState, schedule: dict | None = None, 
                 self._started, self._first_step = time.monotonic(), step - 1
             value = trainer.callback_metrics.get("train_mel")
             if value is not None and trainer.is_global_zero:
-                state.train_mel.append((step, float(value)))
+                state.pending_train_mel.append((step, value.detach() if hasattr(value, "detach") else value))
             state.step, state.steps_this_run = step, step - self._first_step
             state.elapsed_s = time.monotonic() - self._started
 

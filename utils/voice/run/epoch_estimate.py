@@ -2,14 +2,15 @@
 
 Batches per epoch follow piper.train's split (``VitsDataModule.setup``): ``int(clips x
 validation_split)`` clips held out for validation, up to ``num_test_examples`` for test
-sentences, the rest trained in batches of ``batch_size`` with the ragged last batch dropped when
-there is more than one batch, then ``--trainer.limit_train_batches``. The time per epoch is the
-median time of this run's batches (the first, which includes warm-up, left out) times that
-count: training batches only, validation not included.
+sentences, the rest trained in ``ceil(clips / batch_size)`` batches by length (every clip once,
+none dropped: ``utils/voice/data/bucket_sampler.py``), then ``--trainer.limit_train_batches``. The time
+per epoch is the median time of this run's batches (the first, which includes warm-up, left out)
+times that count: training batches only, validation not included.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from utils.voice.run.schedule_text import train_batches
@@ -25,8 +26,7 @@ def train_clips(clips: int, validation_split: float, num_test_examples: int) -> 
 def batches_per_epoch(settings: RunSettings) -> int:
     clips = train_clips(settings.dataset.clips, settings.data.validation_split,
                         settings.data.num_test_examples)
-    batch = settings.schedule.batch_size
-    return train_batches(max(1, clips // batch if clips > batch else 1), settings.trainer.kwargs())
+    return train_batches(max(1, math.ceil(clips / settings.schedule.batch_size)), settings.trainer.kwargs())
 
 
 def median_batch_seconds(history: list[dict]) -> float | None:

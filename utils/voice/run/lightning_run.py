@@ -20,7 +20,7 @@ from typing import Any
 
 from utils.errors import TrainingFailed
 from utils.voice.console import is_worker_process
-from utils.voice.run.stop_signals import StopRequest, make_stop_callback, slurm_environment, worker_init
+from utils.voice.run.stop_signals import StopRequest, make_stop_callback, slurm_environment, stop_run, worker_init
 from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings
 
 CHECKPOINT_INTERVAL_S = 600      # write last.ckpt at least this often during long runs
@@ -70,18 +70,31 @@ class RunResult:
 
 
 def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, result: RunResult):
+    from utils.voice.run.watch import make_watchers
+
+    last_path = ckpt_dir / CHECKPOINT_NAME
+    control = _run_control(settings.checkpoint_every, last_path, stop, result)
+    # Samples, report page, best-by-val_mel checkpoints (last.ckpt stays RunControl's), stops.
+    result.watchers = make_watchers(settings, ckpt_dir.parent, last_path,
+                                    final_sample=lambda: result.interrupted is None)
+    return [control, make_stop_callback(stop, control._save, result), *result.watchers.callbacks]
+
+
+def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: RunResult):
     import lightning.pytorch as pl
 
-    every = settings.checkpoint_every
-    last_path = ckpt_dir / CHECKPOINT_NAME
+    from utils.voice.run.pending_history import PendingHistory
+    from utils.voice.run.retention import describe_checkpoint
 
     class RunControl(pl.Callback):
         """Saves last.ckpt (every N batches, every 10 min, at the end, on a signal) and records losses."""
 
         def __init__(self):
             self._last_save = self._started = time.monotonic()
+            self.pending = PendingHistory(result.history)  # losses stay on the device until read
 
         def _save(self, trainer):
+            self.pending.flush()
             trainer.save_checkpoint(last_path, weights_only=False)
             self._last_save = time.monotonic()
             result.checkpoint = last_path
@@ -91,48 +104,44 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, re
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             step = trainer.global_step // 2
-            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+            metrics = {k: v for k, v in trainer.callback_metrics.items()
                        if k.startswith(("loss_", "train_")) and getattr(v, "numel", lambda: 1)() == 1}
             if trainer.is_global_zero:
                 # wall seconds since this process started training: throughput without a profiler
                 seconds = round(time.monotonic() - self._started, 3)
-                result.history.append({"step": step, "epoch": trainer.current_epoch, "seconds": seconds,
-                                       **metrics})
-            if stop.agreed(trainer):
-                self._stop(trainer)
+                self.pending.add({"step": step, "epoch": trainer.current_epoch, "seconds": seconds}, metrics)
+            if stop.agreed(trainer):  # also acted on after a validation: stop_signals.make_stop_callback
+                stop_run(trainer, stop, self._save, result)
             elif (every and step % every == 0) or time.monotonic() - self._last_save > CHECKPOINT_INTERVAL_S:
                 self._save(trainer)
 
-        def _stop(self, trainer):  # also after a validation (stop_signals.make_stop_callback)
-            result.interrupted = stop.signal_name or "a signal to another rank"
-            self._save(trainer)
-            trainer.should_stop = True
-            result.requeue_note = stop.requeue_if_asked(trainer.is_global_zero)  # saved first
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.pending.flush()
 
         def on_train_end(self, trainer, pl_module):
             if result.interrupted is None:
                 self._save(trainer)
                 # a signal during the final save: saved, but stopped before the export
                 result.interrupted = stop.signal_name
+            self.pending.flush()
+
+        def on_exception(self, trainer, pl_module, exception):
+            try:
+                self.pending.flush()
+            except Exception:  # a broken device must not hide the error that ended training
+                pass
 
         # The per-batch history is saved inside every checkpoint, so a resume after any crash
         # (kill -9 included, when metrics.csv was never written) keeps every row before it.
         def state_dict(self):
+            self.pending.flush()
             return {"history": list(result.history)}
 
         def load_state_dict(self, state_dict):
             result.history[:0] = list(state_dict.get("history") or [])
             result.history_restored = "history" in state_dict
 
-    from utils.voice.run.retention import describe_checkpoint
-    from utils.voice.run.watch import make_watchers
-
-    # Samples, report page, best-by-val_mel checkpoints (last.ckpt stays RunControl's), stops.
-    result.watchers = make_watchers(settings, ckpt_dir.parent, last_path,
-                                    final_sample=lambda: result.interrupted is None)
-    control = RunControl()
-    return [control, make_stop_callback(stop, control._stop, lambda: result.interrupted is not None),
-            *result.watchers.callbacks]
+    return RunControl()
 
 
 def _datamodule_class():
@@ -151,6 +160,9 @@ def _datamodule_class():
         def prepare_data(self):
             if self._prepared:
                 return
+            from utils.voice.data.feature_cache import prepare_features
+
+            prepare_features(self, progress=not is_worker_process())  # all cores; piper then finds it done
             with _CacheProgress(self.cache_dir, self._expected_rows(), "phonemes + spectrograms"):
                 super().prepare_data()
             self._prepared = True
@@ -163,10 +175,7 @@ def _datamodule_class():
         left_out: list = []
 
         def _make_dataloader(self, dataset, shuffle: bool = False, drop_last: bool = False):
-            loader = super()._make_dataloader(dataset, shuffle=shuffle, drop_last=drop_last)
-            if loader.num_workers > 0:  # workers leave SIGTERM/SIGINT/SIGHUP to the main process
-                loader.worker_init_fn = worker_init
-            return loader
+            return _leave_signals_to_main(super()._make_dataloader(dataset, shuffle=shuffle, drop_last=drop_last))
 
         def setup(self, stage):
             if self.piper_config is None:
@@ -178,7 +187,23 @@ def _datamodule_class():
 
                 self.left_out = drop_long_utterances(self, self.max_phoneme_ids)
 
+        seed: int = 0
+
+        def train_dataloader(self):
+            from utils.voice.data.length_batches import bucketed_train_loader
+
+            trainer = self.trainer
+            return _leave_signals_to_main(bucketed_train_loader(self, self.seed, trainer.global_rank if trainer else 0,
+                                                                trainer.world_size if trainer else 1)[0])
+
     return CoaxialDataModule
+
+
+def _leave_signals_to_main(loader):
+    """Data-loader workers ignore SIGTERM/SIGINT/SIGHUP: the main process saves, then ends them."""
+    if loader.num_workers > 0:
+        loader.worker_init_fn = worker_init
+    return loader
 
 
 class _CacheProgress:
@@ -226,6 +251,7 @@ def _build_datamodule(settings: RunSettings, prepared, ckpt_dir: Path, cache_roo
         config_path=ckpt_dir / "voice_config.json", voice_name=settings.voice.voice_name, **data_kwargs,
     )
     datamodule.max_phoneme_ids = settings.watch.max_phoneme_ids
+    datamodule.seed = settings.seed  # the batch plan of every epoch follows from it, on every rank
     return datamodule
 
 
@@ -242,6 +268,9 @@ def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progres
 
         # The discriminator step leaves generator parameters without gradients: DDP must allow it.
         trainer_kwargs["strategy"] = DDPStrategy(find_unused_parameters=True)
+    # The length-batch sampler gives each rank its share itself (Lightning's DistributedSampler
+    # cannot wrap a batch sampler); under DDP validation then runs in full on every rank.
+    trainer_kwargs["use_distributed_sampler"] = False
     return pl.Trainer(
         default_root_dir=output,
         callbacks=callbacks,

@@ -166,10 +166,18 @@ def stopped_message(signal_name: str, steps: int, checkpoint, output, requeue_no
     return f"{text} — continue with: {resume}"
 
 
-def make_stop_callback(stop: StopRequest, stop_now, stopped):
+def stop_run(trainer, stop: StopRequest, save, result) -> None:
+    """Save (``save(trainer)``), stop, and when Slurm asked, requeue; ``result`` (a RunResult) gets
+    the reason and the requeue note."""
+    result.interrupted = stop.signal_name or "a signal to another rank"
+    save(trainer)
+    trainer.should_stop = True
+    result.requeue_note = stop.requeue_if_asked(trainer.is_global_zero)  # saved first: the job resumes from it
+
+
+def make_stop_callback(stop: StopRequest, save, result):
     """The Lightning callback that keeps ``stop``'s handlers installed for the whole fit and acts
-    on a signal that came during validation (or its samples) once that validation is done;
-    ``stop_now(trainer)`` saves and stops, ``stopped()`` says whether that has happened."""
+    on a signal that came during validation (or its samples) once that validation is done."""
     import lightning.pytorch as pl
 
     class StopOnSignal(pl.Callback):
@@ -182,7 +190,7 @@ def make_stop_callback(stop: StopRequest, stop_now, stopped):
             stop.install()
 
         def on_validation_end(self, trainer, pl_module):
-            if not trainer.sanity_checking and not stopped() and stop.agreed(trainer):
-                stop_now(trainer)
+            if not trainer.sanity_checking and result.interrupted is None and stop.agreed(trainer):
+                stop_run(trainer, stop, save, result)
 
     return StopOnSignal()

@@ -1,0 +1,46 @@
+"""bench_train_step's data is shaped like piper's cache, and the benchmark runs a real CPU step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import train_step_data
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_generated_clips_have_audio_of_exactly_frames_times_hop(tmp_path):
+    clips = train_step_data.load_or_make(tmp_path / "clips.pt", 5, sample_rate=16000, hop=256,
+                                         filter_length=1024, win_length=1024, min_s=1.0, max_s=3.0, seed=3)
+    seconds = [c.audio_norm.numel() / 16000 for c in clips]
+    assert all(1.0 - 256 / 16000 <= s <= 3.0 for s in seconds) and len(set(seconds)) == 5
+    for clip in clips:
+        assert clip.audio_norm.numel() == clip.spectrogram.shape[-1] * 256
+        assert clip.spectrogram.shape[0] == 513 and clip.phoneme_ids.numel() > 5
+        assert clip.audio_norm.abs().max() <= 0.5 + 1e-6
+    again = train_step_data.load_or_make(tmp_path / "clips.pt", 5, sample_rate=16000, hop=256,
+                                         filter_length=1024, win_length=1024, min_s=1.0, max_s=3.0, seed=3)
+    assert [c.text for c in again] == [c.text for c in clips]  # read back from the cache file
+    batch = train_step_data.batches(clips, 2, 3, segment_size=4096)[0]
+    assert batch.audios.shape[-1] == max(batch.spectrogram_lengths.tolist()) * 256
+    assert (batch.audio_lengths == batch.spectrogram_lengths * 256).all()
+
+
+@pytest.mark.slow
+def test_benchmark_trains_one_timed_step_on_cpu(tmp_path):
+    env = os.environ | {"OMP_NUM_THREADS": "1"}  # a shared CPU runs one thread much faster
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_train_step", "--mode", "patched", "--quality", "x_low",
+         "--batch-size", "2", "--steps", "1", "--warmup", "0", "--clips", "4", "--val-clips", "2",
+         "--max-seconds", "1.5", "--segment-size", "4096", "--data", str(tmp_path / "clips.pt")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["mode"] == "patched" and result["precision"] == "32-true" and result["accelerator"] == "cpu"
+    assert result["steps_per_s"] > 0 and 0 < result["val_mel"] < 100
