@@ -35,7 +35,7 @@ def test_check_val_every_n_epoch_limits_and_max_time_are_printed_and_on_the_repo
     assert "each epoch trains: only 3 batch(es) (--trainer.limit_train_batches=3)" in printed
     assert "each validation uses: only 50% of the batches (--trainer.limit_val_batches=0.5)" in printed
     assert "training stops after 1 h 30 min (--trainer.max_time=00:01:30:00)" in printed
-    assert batches_per_epoch(settings) == 3  # of 12: the summary's per-epoch estimate follows the limit
+    assert batches_per_epoch(settings) == 3  # of 13: the summary's per-epoch estimate follows the limit
 
     facts = watch.page_facts(settings)
     page = report_page.write_report(tmp_path, report_page.PageState(title="t", facts=facts)).read_text()
