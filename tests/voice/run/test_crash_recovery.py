@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
+from train_process import wait_for, writing_a_checkpoint
 
 from tasks.train import main
 from utils.files import TEMP_GLOB
@@ -38,24 +39,6 @@ def _train(args: list[str], cache: Path) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 600, poll: float = 0.002):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before {what}: {proc.stderr.read()[-3000:]}")
-        time.sleep(poll)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _writing_a_checkpoint(checkpoints: Path) -> bool:
-    try:
-        return any(p.stat().st_size > 0 for p in checkpoints.glob(TEMP_GLOB))
-    except OSError:  # renamed between glob and stat
-        return False
-
-
 def _inode(path: Path) -> int | None:
     try:
         return path.stat().st_ino
@@ -69,8 +52,8 @@ def test_kill_9_during_a_checkpoint_write_then_resume_cleans_up_and_keeps_cadenc
 
     # Run 1: a checkpoint every 2 batches; killed outright while it writes the second one.
     first = _train(["--output", str(output), "--max-steps", "6", "--checkpoint-every", "2"], cache)
-    _wait_for(last.exists, first, "the first checkpoint")
-    _wait_for(lambda: _writing_a_checkpoint(checkpoints), first, "the second checkpoint write")
+    wait_for(last.exists, first, "the first checkpoint")
+    wait_for(lambda: writing_a_checkpoint(checkpoints), first, "the second checkpoint write")
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=60)
     debris = list(checkpoints.glob(TEMP_GLOB))
@@ -80,7 +63,7 @@ def test_kill_9_during_a_checkpoint_write_then_resume_cleans_up_and_keeps_cadenc
 
     # Run 2: --resume without repeating --checkpoint-every; a third run tries the same folder meanwhile.
     second = _train(["--output", str(output), "--resume", "--max-steps", "8"], cache)
-    _wait_for(lambda: f'"pid": {second.pid}' in _read(output / LOCK_NAME), second, "the resumed run's lock")
+    wait_for(lambda: f'"pid": {second.pid}' in _read(output / LOCK_NAME), second, "the resumed run's lock")
     third = _train(["--output", str(output), "--resume", "--max-steps", "9"], cache)
     inodes = {_inode(last)}
     while second.poll() is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
+from train_process import wait_for, writing_a_checkpoint
 
 from tasks.train import main
 from utils.files import TEMP_GLOB
@@ -36,24 +37,6 @@ def _start(args: list[str], cache: Path, env: dict | None = None) -> subprocess.
     return subprocess.Popen([sys.executable, "-m", "tasks.train", "--quiet", "--accelerator", "cpu", "--no-export",
                              "--num-workers", "2", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def _wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 600, poll: float = 0.002):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before {what}: {proc.stderr.read()[-3000:]}")
-        time.sleep(poll)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _writing_a_checkpoint(checkpoints: Path) -> bool:
-    try:
-        return any(p.stat().st_size > 0 for p in checkpoints.glob(TEMP_GLOB))
-    except OSError:  # renamed between glob and stat
-        return False
 
 
 def _group_is_gone(pgid: int, timeout: float = 30) -> bool:
@@ -99,7 +82,7 @@ def _resume_one_more(output: Path, cache: Path, steps: int) -> None:
 def test_a_signal_to_the_whole_process_group_a_few_batches_in_saves_and_resume_continues(tmp_path, cache, name):
     output = tmp_path / "out"
     proc = _start(["--output", str(output), "--max-steps", "30", "--checkpoint-every", "2"], cache)
-    _wait_for((output / "checkpoints" / "last.ckpt").exists, proc, "the first checkpoint (batch 2)", poll=0.05)
+    wait_for((output / "checkpoints" / "last.ckpt").exists, proc, "the first checkpoint (batch 2)", poll=0.05)
     os.killpg(proc.pid, getattr(signal, name))
     steps, err = _stopped_cleanly(proc, output, name)
     assert 2 <= steps < 30
@@ -111,8 +94,8 @@ def test_sighup_to_the_group_during_a_checkpoint_write_keeps_a_complete_checkpoi
     output = tmp_path / "out"
     checkpoints = output / "checkpoints"
     proc = _start(["--output", str(output), "--max-steps", "30", "--checkpoint-every", "1"], cache)
-    _wait_for((checkpoints / "last.ckpt").exists, proc, "the first checkpoint", poll=0.05)
-    _wait_for(lambda: _writing_a_checkpoint(checkpoints), proc, "a checkpoint write")
+    wait_for((checkpoints / "last.ckpt").exists, proc, "the first checkpoint", poll=0.05)
+    wait_for(lambda: writing_a_checkpoint(checkpoints), proc, "a checkpoint write")
     os.killpg(proc.pid, signal.SIGHUP)
     steps, _ = _stopped_cleanly(proc, output, "SIGHUP")
     assert 2 <= steps < 30
@@ -152,7 +135,7 @@ def test_slurm_sigusr1_saves_requeues_and_the_same_job_script_resumes(tmp_path, 
             "--checkpoint-every", "2"]
 
     first = _sbatch(args, cache, env)
-    _wait_for((output / "checkpoints" / "last.ckpt").exists, first, "the first checkpoint (batch 2)", poll=0.05)
+    wait_for((output / "checkpoints" / "last.ckpt").exists, first, "the first checkpoint (batch 2)", poll=0.05)
     os.killpg(first.pid, signal.SIGUSR1)  # Slurm's --signal=SIGUSR1@90, to every process of the step
     steps, err = _stopped_cleanly(first, output, "SIGUSR1")
     assert "--resume auto: no " in err and "starting a new run" in err
