@@ -34,16 +34,24 @@ def _default_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, keep_name: bool = False) -> Iterator[Path]:
     """Yield a temp path beside ``path``; when the block ends normally, the file written there is
     fsynced, given normal permissions and renamed onto ``path``. Otherwise it is removed.
 
-    For writers that want a file name (``torch.save``, ``savefig``, soundfile)."""
+    For writers that want a file name (``torch.save``, ``savefig``, soundfile). ``keep_name``: the
+    temp file has the target's own name, inside a temp folder beside it, for writers whose bytes
+    depend on the file name (``torch.save`` names the archive inside the file after the file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    prefix = f".{path.name}."
+    if keep_name:
+        folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=TEMP_SUFFIX))
+        tmp = folder / path.name
+    else:
+        folder = None
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=TEMP_SUFFIX)
+        os.close(fd)
+        tmp = Path(tmp_name)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -54,6 +62,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+    finally:
+        if folder is not None:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 @contextlib.contextmanager
@@ -81,7 +93,7 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def remove_stale_temps(folder: str | os.PathLike, recursive: bool = True) -> tuple[list[Path], int]:
-    """Delete our own temp files (``TEMP_GLOB``) left in ``folder`` by a killed process.
+    """Delete our own temp files and temp folders (``TEMP_GLOB``) left in ``folder`` by a killed process.
 
     Only call this for a folder the caller owns exclusively at that moment (e.g. under the run
     lock): a live writer's temp file matches the same pattern. Returns (removed paths, bytes)."""
@@ -89,12 +101,18 @@ def remove_stale_temps(folder: str | os.PathLike, recursive: bool = True) -> tup
     if not folder.is_dir():
         return [], 0
     removed, freed = [], 0
-    for tmp in (folder.rglob(TEMP_GLOB) if recursive else folder.glob(TEMP_GLOB)):
-        if not tmp.is_file():
-            continue
+    for tmp in list(folder.rglob(TEMP_GLOB) if recursive else folder.glob(TEMP_GLOB)):
         with contextlib.suppress(OSError):
-            size = tmp.stat().st_size
-            tmp.unlink()
+            if tmp.is_dir() and not tmp.is_symlink():  # atomic_path(keep_name=True): one file inside
+                size = sum(p.stat().st_size for p in tmp.iterdir() if p.is_file())
+                for inner in tmp.iterdir():
+                    inner.unlink()
+                tmp.rmdir()
+            elif tmp.is_file():
+                size = tmp.stat().st_size
+                tmp.unlink()
+            else:
+                continue
             removed.append(tmp)
             freed += size
     return removed, freed

@@ -21,7 +21,7 @@ from utils.voice.options import TrainOptions
 from utils.voice.run import run_plan as steps_before
 from utils.voice.run.passthrough import check_passthrough_names
 from utils.voice.run.resolve import Asked, resolve_settings
-from utils.voice.run.resume_mode import resume_folder, settle_resume
+from utils.voice.run.resume_mode import settle_resume
 from utils.voice.run.run_checks import check_folder
 from utils.voice.run.run_guard import check_command_line
 from utils.voice.run.run_plan import RunPlan
@@ -52,10 +52,9 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     options, the dataset, a resumed run, a fine-tune base, the device, the file name, disk space."""
     seconds = {} if seconds is None else seconds
     check_command_line(options.voice, options.schedule, options.device, options.output, options.cache_dir)
-    folder = resume_folder(options.output, options.voice.voice_name, demo=options.dataset is None)
+    folder = steps_before.resume_folder(options.output, options.voice.voice_name, demo=options.dataset is None)
     resume, base_request = settle_resume(options.resume, folder, options.base)  # --resume auto: yes or no
-    options = dataclasses.replace(options, resume=resume, base=base_request)
-    output, previous = steps_before.resume_source(options.output, options.resume, options.base.finetune,
+    output, previous = steps_before.resume_source(options.output, resume, base_request.finetune,
                                                   options.voice.voice_name, demo=options.dataset is None)
     dataset = options.dataset
     if dataset is None and previous is not None and not previous.dataset.demo:
@@ -64,7 +63,7 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     report = steps_before.check_dataset(dataset)
     seconds["validate"] = time.perf_counter() - t
     cache_root = Path(options.cache_dir) if options.cache_dir else user_cache_root()
-    base = choose_base(options.base, cache_root, resume=options.resume, progress=not is_worker_process())
+    base = choose_base(base_request, cache_root, resume=resume, progress=not is_worker_process())
     if base is not None:
         announce_base(base, options.voice.quality)
     t = time.perf_counter()

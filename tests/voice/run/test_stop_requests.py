@@ -18,7 +18,8 @@ from tasks.train import build_parser, main
 from utils.errors import BadInput
 from utils.voice.console import is_worker_process
 from utils.voice.options import BaseRequest
-from utils.voice.run.resume_mode import resume_folder, settle_resume
+from utils.voice.run.resume_mode import settle_resume
+from utils.voice.run.run_plan import resume_folder
 from utils.voice.run.stop_signals import StopRequest, requeue_slurm_job, slurm_job_id, stopped_message
 
 posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -97,7 +97,8 @@ def convert_audio(source_bytes: bytes, sample_rate: int = TARGET_RATE) -> np.nda
     return np.round(np.clip(mono, -1.0, 32767 / 32768) * 32768).astype(np.int16)
 
 
-def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit mono WAV file bytes, as the cache and piper read them."""
     buf = io.BytesIO()
     sf.write(buf, samples, sample_rate, subtype=TARGET_SUBTYPE, format="WAV")
     return buf.getvalue()
@@ -128,7 +129,7 @@ def _prepare_clip(job: tuple[Path, int, Path, bool]) -> tuple[str, int, bool]:
         from utils.voice.data.content_measure import trim_to_speech
 
         samples = trim_to_speech(samples, sample_rate, TRIM_MARGIN_S)
-    atomic_write_bytes(target, _wav_bytes(samples, sample_rate))
+    atomic_write_bytes(target, wav_bytes(samples, sample_rate))
     return target.name, len(samples), True
 
 

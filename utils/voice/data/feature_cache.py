@@ -21,18 +21,15 @@ piper's own loop (``prepare_features`` returns 0 for them).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import itertools
-import os
 import sys
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from utils.files import TEMP_SUFFIX
+from utils.files import atomic_path
 from utils.voice.data.clip_pool import map_clips
 
 SUFFIXES = (".txt", ".phonemes.txt", ".phonemes.pt", ".audio.pt", ".spec.pt")
@@ -130,26 +127,6 @@ def _start(settings: FeatureSettings) -> None:
                               espeak=dataset.EspeakPhonemizer() if settings.phoneme_type == "espeak" else None)
 
 
-@contextlib.contextmanager
-def _written(path: Path):
-    """A path to write ``path``'s content to; moved onto ``path`` when the block ends normally.
-
-    The temp file has the final file's name, in a temp folder beside it: torch.save names the
-    archive inside the file after the file, so a temp file name would change the bytes."""
-    folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX))
-    tmp = folder / path.name
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
 def _phonemize(text: str) -> list[list[str]]:
     settings = _worker.settings
     if settings.phoneme_type == "text":
@@ -171,18 +148,18 @@ def _prepare_clip(clip: Clip) -> str:
     s = _worker.settings
     base = s.cache_dir / clip.cache_id
     if not (path := Path(f"{base}.txt")).exists():
-        with _written(path) as tmp:
+        with atomic_path(path, keep_name=True) as tmp:
             tmp.write_bytes(clip.text.encode("utf-8"))
     phonemes = None
     if not (path := Path(f"{base}.phonemes.txt")).exists():
         phonemes = _phonemize(clip.text)
-        with _written(path) as tmp:
+        with atomic_path(path, keep_name=True) as tmp:
             tmp.write_bytes("".join("".join(sentence) + "\n" for sentence in phonemes).encode("utf-8"))
     if not (path := Path(f"{base}.phonemes.pt")).exists():
         phonemes = phonemes if phonemes is not None else _phonemize(clip.text)
         ids = list(itertools.chain(*(phonemes_to_ids(sentence, id_map=DEFAULT_PHONEME_ID_MAP)
                                      for sentence in phonemes)))
-        with _written(path) as tmp:
+        with atomic_path(path, keep_name=True) as tmp:
             torch.save(torch.LongTensor(ids), tmp)
     audio = None
     if not (path := Path(f"{base}.audio.pt")).exists():
@@ -194,13 +171,13 @@ def _prepare_clip(clip: Clip) -> str:
             # piper's own trimming method; it reads only these two attributes of its module
             samples = dataset.VitsDataModule._trim_silence(s, samples, samples_16k, _worker.vad)
         audio = torch.FloatTensor(samples)
-        with _written(path) as tmp:
+        with atomic_path(path, keep_name=True) as tmp:
             torch.save(audio, tmp)
     if not (path := Path(f"{base}.spec.pt")).exists():
         audio = audio if audio is not None else torch.load(f"{base}.audio.pt")
         spec = dataset.spectrogram_torch(y=audio.unsqueeze(0), n_fft=s.filter_length, sampling_rate=s.sample_rate,
                                          hop_size=s.hop_length, win_size=s.win_length, center=False).squeeze(0)
-        with _written(path) as tmp:
+        with atomic_path(path, keep_name=True) as tmp:
             torch.save(spec, tmp)
     return clip.cache_id
 

@@ -11,11 +11,8 @@ and an audio player.
 from __future__ import annotations
 
 import html
-import io
 import json
 from pathlib import Path
-
-import soundfile as sf
 
 from utils.files import atomic_write_bytes, atomic_write_json
 from utils.voice.data.content_use import DATASET_CHECK_NAME, report_json
@@ -28,7 +25,7 @@ MAX_PLAYERS = 50  # copies of flagged clips kept for the page; a badly broken da
 def write_dataset_check(output: Path, report, result, sample_rate: int, cache_root: Path | None = None) -> None:
     """``dataset_check.json`` and the flagged clips' copies in ``output`` (each file atomically);
     the measures the plan took (without writing) go into the cache under ``cache_root``."""
-    from utils.voice.data.audio_prep import convert_audio
+    from utils.voice.data.audio_prep import convert_audio, wav_bytes
     from utils.voice.data.content_measure import save_measures
 
     save_measures(list(result.measures.values()), cache_root)
@@ -44,9 +41,7 @@ def write_dataset_check(output: Path, report, result, sample_rate: int, cache_ro
         target = output / FLAGGED_DIR / f"{_safe(clip)}.wav"
         try:
             samples = convert_audio(Path(warning["file"]).read_bytes(), sample_rate)
-            buffer = io.BytesIO()
-            sf.write(buffer, samples, sample_rate, subtype="PCM_16", format="WAV")
-            atomic_write_bytes(target, buffer.getvalue())
+            atomic_write_bytes(target, wav_bytes(samples, sample_rate))
         except (OSError, RuntimeError, ValueError):
             continue  # the page then lists the clip without a player
 

@@ -13,17 +13,9 @@ from pathlib import Path
 from utils.errors import BadInput
 from utils.voice.console import say
 from utils.voice.options import BaseRequest
-from utils.voice.run.run_plan import default_output
-from utils.voice.run_config import CHECKPOINT_NAME, DEFAULTS, DEMO
+from utils.voice.run_config import CHECKPOINT_NAME
 
 RESUME_MODES = ("yes", "auto")
-
-
-def resume_folder(output: str | None, voice_name: str | None, demo: bool) -> Path:
-    """The folder ``--resume`` continues: ``--output``, else the default ``outputs/<voice name>``."""
-    if output:
-        return Path(output)
-    return default_output(voice_name or (DEMO if demo else DEFAULTS)["voice_name"])
 
 
 def settle_resume(mode: str | bool | None, folder: Path, base: BaseRequest) -> tuple[bool, BaseRequest]:

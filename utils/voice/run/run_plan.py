@@ -50,17 +50,22 @@ def default_output(voice_name: str) -> Path:
     return Path("outputs") / voice_name
 
 
+def resume_folder(output: str | None, voice_name: str | None, demo: bool) -> Path:
+    """The folder ``--resume`` continues: ``--output``, else the default ``outputs/<voice name>``."""
+    if output:
+        return Path(output)
+    return default_output(voice_name or (DEMO if demo else DEFAULTS)["voice_name"])
+
+
 def resume_source(output: str | None, resume: bool, finetune: str | None, voice_name: str | None,
                   demo: bool) -> tuple[Path | None, RunSettings | None]:
     """The output folder given or implied, and the settings of the run that --resume continues."""
-    folder = Path(output) if output else None
     if not resume:
-        return folder, None
+        return (Path(output) if output else None), None
     if finetune:
         raise BadInput("--resume and --finetune exclude each other: --resume continues the run in "
                        "--output, --finetune starts a new one from a checkpoint")
-    if folder is None:
-        folder = default_output(voice_name or (DEMO if demo else DEFAULTS)["voice_name"])
+    folder = resume_folder(output, voice_name, demo)
     checkpoint = folder / "checkpoints" / CHECKPOINT_NAME
     if not checkpoint.is_file():
         raise BadInput(f"{checkpoint}: no checkpoint to resume from — train into {folder} first, or drop --resume")
