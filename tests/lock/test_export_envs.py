@@ -30,8 +30,18 @@ def lock():
 
 def _render_explicit(lockfile: Path, template: str, cwd: Path, *extra: str) -> None:
     """`conda-lock render --kind explicit` as a user runs it; files land in cwd named by template."""
-    command = [sys.executable, "-m", "conda_lock", "render", "--kind", "explicit", *extra,
-               "--filename-template", template, str(lockfile)]
+    command = [
+        sys.executable,
+        "-m",
+        "conda_lock",
+        "render",
+        "--kind",
+        "explicit",
+        *extra,
+        "--filename-template",
+        template,
+        str(lockfile),
+    ]
     subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
 
 
@@ -86,11 +96,7 @@ def test_conda_lock_render_explicit_gives_a_full_file_for_every_platform(lock, e
 def test_explicit_render_installs_pip_dependencies_before_their_dependents(lock, exported, tmp_path):
     # conda-lock orders pip lines from the exported dependency edges; piper-tts needs lightning first.
     _render_explicit(exported / conda_lock_filename("cpu"), "cpu-{platform}", tmp_path, "--platform", "linux-64")
-    order = [
-        ln.split()[2]
-        for ln in (tmp_path / "cpu-linux-64").read_text().splitlines()
-        if ln.startswith("# pip ")
-    ]
+    order = [ln.split()[2] for ln in (tmp_path / "cpu-linux-64").read_text().splitlines() if ln.startswith("# pip ")]
     assert order.index("lightning") < order.index("piper-tts")
     assert order.index("torchmetrics") < order.index("pytorch-lightning")
 
@@ -108,11 +114,7 @@ def test_pip_files_parse_and_pin_exactly_the_locked_wheels(lock, exported):
             (specifier,) = req.specifier
             assert specifier.operator == "==" and len(digest) == 64
             pins.add((normalize_name(req.name), specifier.version, digest))
-        want = {
-            (normalize_name(p.name), p.version, p.sha256)
-            for p in lock.packages(env, plat)
-            if p.kind == "pypi"
-        }
+        want = {(normalize_name(p.name), p.version, p.sha256) for p in lock.packages(env, plat) if p.kind == "pypi"}
         assert pins == want, f"{env}/{plat}"
 
 
@@ -190,3 +192,91 @@ def test_old_format_lock_exits_2_naming_it_and_the_relock_command_and_writes_not
     err = capsys.readouterr().err
     assert str(bad) in err and "pixi lock" in err
     assert not out.exists()
+
+
+def _exported_packages(exported, env):
+    """{subdir: {name: LockedDependency}} of one conda-lock export, as conda-lock parses it."""
+    by_platform: dict[str, dict] = {}
+    for dep in parse_conda_lock_file(exported / conda_lock_filename(env)).package:
+        by_platform.setdefault(dep.platform, {})[dep.name] = dep
+    return by_platform
+
+
+def test_every_exported_dependency_names_a_package_of_the_same_export(lock, exported):
+    for env in lock.environment_names():
+        for plat, packages in _exported_packages(exported, env).items():
+            outside = [
+                f"{dep.name} -> {name}"
+                for dep in packages.values()
+                for name in dep.dependencies
+                if name not in packages and not name.startswith("__")  # __glibc, __cuda: the machine's
+            ]
+            assert outside == [], f"{env}/{plat}: {outside[:5]}"
+            selfish = [dep.name for dep in packages.values() if dep.name in dep.dependencies]
+            assert selfish == [], f"{env}/{plat}: depends on itself: {selfish}"
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A dependency cycle in `graph` (name -> names), or None; iterative depth-first search."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for root in sorted(graph):
+        if root in state:
+            continue
+        path, stack = [], [(root, iter(sorted(graph[root])))]
+        state[root] = 1
+        path.append(root)
+        while stack:
+            name, children = stack[-1]
+            nxt = next(children, None)
+            if nxt is None:
+                state[name] = 2
+                path.pop()
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return [*path, nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, iter(sorted(graph[nxt]))))
+    return None
+
+
+def test_pip_edges_form_no_cycle(lock, exported):
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the checker works
+    for env in lock.environment_names():
+        for plat, packages in _exported_packages(exported, env).items():
+            pip = {
+                n: {x for x in d.dependencies if packages[x].manager == "pip"}
+                for n, d in packages.items()
+                if d.manager == "pip"
+            }
+            assert _find_cycle(pip) is None, f"{env}/{plat}: cycle {_find_cycle(pip)}"
+
+
+def test_extra_requirements_count_only_where_an_extra_is_requested(lock, exported):
+    packages = _exported_packages(exported, "default")["linux-64"]
+    # piper-tts is requested with extras ["train"] in pixi.toml: its training requirements are edges.
+    assert "lightning" in packages["piper-tts"].dependencies
+    # conda's pytorch provides `torch`: the edge points at the record that is in the export.
+    assert "pytorch" in packages["lightning"].dependencies
+    # audioread's `test` extra (pytest) and cycler's `tests` extra (matplotlib) are requested by nobody.
+    assert "pytest" not in packages["audioread"].dependencies
+    assert "matplotlib" not in packages["cycler"].dependencies
+
+
+def test_requested_extras_follow_requirements_in_force():
+    from utils.lock.exports import requested_extras
+    from utils.lock.lockfile import Package
+
+    def pypi(name, *requires):
+        return Package("pypi", f"https://example.invalid/{name}.whl", name, "1.0", requires_dist=list(requires))
+
+    pkgs = {
+        "app": pypi("app", "lib[fast]>=1", "tool ; extra == 'dev'"),
+        "lib": pypi("lib", "speedups ; extra == 'fast'", "lib[extra2] ; extra == 'fast'"),
+        "tool": pypi("tool"),
+        "speedups": pypi("speedups"),
+    }
+    env = {"sys_platform": "linux", "python_version": "3.13", "python_full_version": "3.13.9"}
+    assert requested_extras(pkgs, {"app": set()}, env) == {"app": set(), "lib": {"fast", "extra2"}, "speedups": set()}
+    assert requested_extras(pkgs, {"app": {"dev"}}, env)["tool"] == set()

@@ -12,7 +12,7 @@ Two formats, both generated only from pixi.lock and byte-for-byte deterministic:
   ``name==version --hash=sha256:...``; pure stdlib so that a minimal environment can still check it.
 
 API:
-    render_exports(lock, only=None) -> dict[filename, text]   ("conda-lock" / "pip" formats)
+    render_exports(lock, only=None, manifest=None) -> dict[filename, text]   ("conda-lock" / "pip")
     render_requirements(lock, env, platform) -> str            (platform: lock name or subdir)
     required_virtual_packages(lock, env, platform) -> list[str] ("__cuda >= 12.8")
     render_conda_lock(lock, env) -> str                        (imports conda_lock)
@@ -23,7 +23,6 @@ API:
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +97,10 @@ def _virtual_package_notes(needs: list[str]) -> list[str]:
         name, _, version = need.partition(" >= ")
         lines.append(f"# Solved for the virtual package {need}.")
         if name == "__cuda":
-            lines += [f"# conda reads __cuda from the NVIDIA driver (one for CUDA {version} or newer); where there",
-                      f"# is none (a Docker build, CI), set CONDA_OVERRIDE_CUDA={version}."]
+            lines += [
+                f"# conda reads __cuda from the NVIDIA driver (one for CUDA {version} or newer); where there",
+                f"# is none (a Docker build, CI), set CONDA_OVERRIDE_CUDA={version}.",
+            ]
     return lines
 
 
@@ -166,51 +167,80 @@ def _conda_dependencies(depends: list[str]) -> dict[str, str]:
     return out
 
 
-def _pip_dependencies(
-    pkg: Package, platform: str, python_version: str, installed: set[str]
-) -> dict[str, str]:
-    """requires_dist edges that hold on this platform and point at something installed.
-
-    The lock records no requested extras, so an `extra == X` dependency counts when its target is
-    in the environment: the edge only orders installation and never adds a package.
-    """
-    from packaging.requirements import InvalidRequirement, Requirement
-
+def _marker_env(platform: str, python_version: str) -> dict[str, str]:
     env = dict(_MARKER_ENV.get(platform, {}))
-    major_minor = ".".join(python_version.split(".")[:2])
     env.update(
-        python_version=major_minor,
+        python_version=".".join(python_version.split(".")[:2]),
         python_full_version=python_version,
         implementation_name="cpython",
         platform_python_implementation="CPython",
     )
-    out: dict[str, str] = {}
+    return env
+
+
+def _requirements(pkg: Package):
+    from packaging.requirements import InvalidRequirement, Requirement
+
     for text in pkg.requires_dist:
         try:
-            req = Requirement(text)
+            yield Requirement(text)
         except InvalidRequirement as exc:
             raise ExportError(f"PyPI record {pkg.url}: unreadable requires_dist {text!r} ({exc})") from None
-        name = normalize_name(req.name)
-        if name not in installed:
-            continue
-        if req.marker is not None:
-            extras = re.findall(r"""extra\s*==\s*['"]([^'"]+)['"]""", str(req.marker)) or [""]
-            if not any(req.marker.evaluate({**env, "extra": e}) for e in extras):
+
+
+def _applies(req, marker_env: dict, extras: set[str]) -> bool:
+    """Does this requirement hold on the platform for a package installed with `extras`?"""
+    if req.marker is None:
+        return True
+    return any(req.marker.evaluate({**marker_env, "extra": e}) for e in {"", *extras})
+
+
+def requested_extras(pypi: dict[str, Package], roots: dict[str, set[str]], marker_env: dict) -> dict[str, set[str]]:
+    """Extras in force for each PyPI package: those the manifest asks for, then those that the
+    requirements in force ask for (`piper-tts[train]` -> `lightning`), until nothing changes."""
+    extras = {name: set(want) for name, want in roots.items() if name in pypi}
+    todo = list(extras)
+    while todo:
+        name = todo.pop()
+        for req in _requirements(pypi[name]):
+            target = normalize_name(req.name)
+            if target not in pypi or not _applies(req, marker_env, extras[name]):
                 continue
+            want = {e.lower() for e in req.extras}
+            if target not in extras or not want <= extras[target]:
+                extras.setdefault(target, set()).update(want)
+                todo.append(target)
+    return extras
+
+
+def _pip_dependencies(pkg: Package, marker_env: dict, extras: set[str], installed: dict[str, str]) -> dict[str, str]:
+    """requires_dist edges in force on this platform: markers evaluated for the platform, extras only
+    those requested (by the manifest or a requirement in force), never an edge to itself, and only to
+    packages of this environment, under their name there (`installed`: PyPI name -> exported name,
+    so `torch` points at conda's `pytorch`)."""
+    me = normalize_name(pkg.name)
+    out: dict[str, str] = {}
+    for req in _requirements(pkg):
+        name = installed.get(normalize_name(req.name))
+        if name is None or name == me or not _applies(req, marker_env, extras):
+            continue
         spec = str(req.specifier)
         out[name] = ",".join(x for x in (out.get(name), spec) if x) if name in out else spec
     return out
 
 
-def _locked_dependencies(lock: Lock, env: str, platform: str):
+def _locked_dependencies(lock: Lock, env: str, platform: str, roots: dict[str, set[str]]):
     """conda-lock records of one lock platform, filed under its real subdir."""
     from conda_lock.lockfile.v2prelim.models import HashModel, LockedDependency
 
     packages = lock.packages(env, platform)
     platform = lock.platform(platform).subdir
     python = next((p.version for p in packages if p.kind == "conda" and p.name == "python"), None)
-    installed = {normalize_name(p.name) for p in packages if p.kind == "pypi"}
-    installed |= {n for n in (p.pypi_name for p in packages if p.kind == "conda") if n}
+    pypi = {normalize_name(p.name): p for p in packages if p.kind == "pypi"}
+    installed = {p.pypi_name: p.name for p in packages if p.kind == "conda" and p.pypi_name}
+    installed.update({name: name for name in pypi})
+    marker_env = _marker_env(platform, python or "")
+    extras = requested_extras(pypi, roots, marker_env) if pypi else {}
     out = []
     for p in packages:
         if p.kind == "conda":
@@ -238,7 +268,7 @@ def _locked_dependencies(lock: Lock, env: str, platform: str):
                     version=p.version,
                     manager="pip",
                     platform=platform,
-                    dependencies=_pip_dependencies(p, platform, python, installed),
+                    dependencies=_pip_dependencies(p, marker_env, extras.get(normalize_name(p.name), set()), installed),
                     url=p.url,
                     hash=HashModel(sha256=p.sha256),
                     categories={"main"},
@@ -247,7 +277,22 @@ def _locked_dependencies(lock: Lock, env: str, platform: str):
     return out
 
 
-def render_conda_lock(lock: Lock, env: str) -> str:
+def _roots(lock: Lock, env: str, platform: str, manifest: Path | None) -> dict[str, set[str]]:
+    """The PyPI names (with extras) that pixi.toml asks for in `env` on this lock platform."""
+    from utils.lock.manifest_plan import ManifestError, requested_pypi_extras
+
+    manifest = Path(manifest) if manifest else lock.path.with_name("pixi.toml")
+    entry = lock.platform(platform)
+    try:
+        return requested_pypi_extras(manifest, env, entry.subdir, entry.cuda)
+    except (OSError, ManifestError) as exc:
+        raise ExportError(
+            f"{manifest}: cannot read the extras pixi.toml requests ({exc}); the exports "
+            "need the manifest beside the lock, or --manifest PATH"
+        ) from None
+
+
+def render_conda_lock(lock: Lock, env: str, manifest: Path | None = None) -> str:
     try:
         from conda_lock.lockfile import write_conda_lock_file
         from conda_lock.lockfile.v2prelim.models import Lockfile, LockMeta
@@ -259,10 +304,12 @@ def render_conda_lock(lock: Lock, env: str) -> str:
     names = lock.platforms(env)
     platforms = lock.subdirs(env)
     if len(set(platforms)) != len(platforms):
-        raise ExportError(f"{lock.path}: environment {env!r} locks one subdir twice ({', '.join(names)}); "
-                          "conda-lock files hold one platform per subdir")
+        raise ExportError(
+            f"{lock.path}: environment {env!r} locks one subdir twice ({', '.join(names)}); "
+            "conda-lock files hold one platform per subdir"
+        )
     channels = [c["url"] if isinstance(c, dict) else c for c in lock.environments[env].get("channels") or []]
-    packages = [d for name in names for d in _locked_dependencies(lock, env, name)]
+    packages = [d for name in names for d in _locked_dependencies(lock, env, name, _roots(lock, env, name, manifest))]
     content = Lockfile(
         package=packages,
         metadata=LockMeta(
@@ -300,12 +347,12 @@ def render_conda_lock(lock: Lock, env: str) -> str:
 
 
 # --------------------------------------------------------------------------- all files
-def render_exports(lock: Lock, only: tuple[str, ...] = FORMATS) -> dict[str, str]:
+def render_exports(lock: Lock, only: tuple[str, ...] = FORMATS, manifest: Path | None = None) -> dict[str, str]:
     """Every export file for every environment in the lock, keyed by file name."""
     files: dict[str, str] = {}
     for env in lock.environment_names():
         if "conda-lock" in only:
-            files[conda_lock_filename(env)] = render_conda_lock(lock, env)
+            files[conda_lock_filename(env)] = render_conda_lock(lock, env, manifest)
         if "pip" in only:
             for name in lock.platforms(env):
                 subdir = lock.platform(name).subdir
@@ -322,9 +369,7 @@ class Difference:
         return f"{self.name}: {self.problem}"
 
 
-def stale_exports(
-    expected: dict[str, str], directory: Path, only: tuple[str, ...] = FORMATS
-) -> list[Difference]:
+def stale_exports(expected: dict[str, str], directory: Path, only: tuple[str, ...] = FORMATS) -> list[Difference]:
     directory = Path(directory)
     out = []
     for name, text in expected.items():
@@ -334,14 +379,10 @@ def stale_exports(
         elif path.read_text(encoding="utf-8") != text:
             out.append(Difference(name, "differs from what pixi.lock gives"))
     if directory.is_dir():
-        suffixes = tuple(
-            s for f, s in (("conda-lock", CONDA_LOCK_SUFFIX), ("pip", REQUIREMENTS_SUFFIX)) if f in only
-        )
+        suffixes = tuple(s for f, s in (("conda-lock", CONDA_LOCK_SUFFIX), ("pip", REQUIREMENTS_SUFFIX)) if f in only)
         for path in sorted(directory.iterdir()):
             if path.name.endswith(suffixes) and path.name not in expected:
-                out.append(
-                    Difference(path.name, "not generated from the lock (no such environment/platform)")
-                )
+                out.append(Difference(path.name, "not generated from the lock (no such environment/platform)"))
     return out
 
 

@@ -42,7 +42,7 @@ def _cuda_of(entry: dict, where: str) -> str | None:
     if cuda is None:
         return None
     if not isinstance(cuda, str):
-        raise ManifestError(f"{where}: cuda = {cuda!r} must be a version string such as \"12.8\"")
+        raise ManifestError(f'{where}: cuda = {cuda!r} must be a version string such as "12.8"')
     return cuda
 
 
@@ -51,7 +51,7 @@ def _platform(entry, path: Path, n: int) -> ManifestPlatform:
     if isinstance(entry, str):
         return ManifestPlatform(entry, entry, None)
     if not isinstance(entry, dict) or not isinstance(entry.get("platform"), str):
-        raise ManifestError(f"{where}: expected a subdir string or {{ name, platform = \"linux-64\", ... }}")
+        raise ManifestError(f'{where}: expected a subdir string or {{ name, platform = "linux-64", ... }}')
     cuda = _cuda_of(entry, where)
     # pixi derives a missing name from the subdir and what the entry adds ("linux-64-cuda-12-8").
     name = entry.get("name") or (entry["platform"] + (f"-cuda-{cuda.replace('.', '-')}" if cuda else ""))
@@ -60,14 +60,18 @@ def _platform(entry, path: Path, n: int) -> ManifestPlatform:
 
 def _refuse_system_requirements(data: dict, path: Path) -> None:
     tables = [("system-requirements", data.get("system-requirements"))]
-    tables += [(f"feature.{n}.system-requirements", f.get("system-requirements"))
-               for n, f in (data.get("feature") or {}).items() if isinstance(f, dict)]
+    tables += [
+        (f"feature.{n}.system-requirements", f.get("system-requirements"))
+        for n, f in (data.get("feature") or {}).items()
+        if isinstance(f, dict)
+    ]
     for where, table in tables:
         if table:
             raise ManifestError(
                 f"{path}: [{where}] is deprecated since pixi 0.71; declare CUDA on a platform instead, "
                 '`platforms = [..., { name = "linux-64-cuda", platform = "linux-64", cuda = "12.8" }]`, '
-                "and list that name in the feature's platforms")
+                "and list that name in the feature's platforms"
+            )
 
 
 def read_manifest_plan(path: Path) -> dict[str, EnvPlan]:
@@ -105,3 +109,50 @@ def read_manifest_plan(path: Path) -> dict[str, EnvPlan]:
         plan[env] = EnvPlan(platforms=platforms, solve_group=group)
     plan.setdefault("default", EnvPlan(platforms=list(workspace)))
     return plan
+
+
+def _selector_applies(selector: str, platform: ManifestPlatform) -> bool:
+    """pixi's target selectors: a subdir, a platform name, or a family (linux, unix, win, osx)."""
+    family = platform.subdir.split("-")[0]
+    if selector in (platform.subdir, platform.name, family):
+        return True
+    return selector == "unix" and family in ("linux", "osx")
+
+
+def _extras_of(spec) -> set[str]:
+    extras = spec.get("extras") if isinstance(spec, dict) else None
+    return {str(e).lower() for e in extras or []}
+
+
+def requested_pypi_extras(path: Path, env: str, subdir: str, cuda: str | None = None) -> dict[str, set[str]]:
+    """PyPI names `env` asks for directly on one platform, each with the extras it requests.
+
+    pixi.lock keeps no record of requested extras, so this reads them from the manifest (the one
+    place they are declared): top-level and feature `pypi-dependencies`, and the `target` tables whose
+    selector fits the platform (`piper-tts = { extras = ["train"] }` -> {"piper-tts": {"train"}}).
+    """
+    from utils.lock.lockfile import normalize_name
+
+    path = Path(path)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    plan = read_manifest_plan(path)
+    if env not in plan:
+        raise ManifestError(f"{path}: no environment {env!r}; environments: {', '.join(sorted(plan))}")
+    platform = next((p for p in plan[env].platforms if p.subdir == subdir and p.cuda == cuda), None)
+    platform = platform or ManifestPlatform(subdir, subdir, cuda)
+    spec = (data.get("environments") or {}).get(env, {})
+    names = spec if isinstance(spec, list) else (spec or {}).get("features", [])
+    tables = [] if (isinstance(spec, dict) and spec.get("no-default-feature")) else [data]
+    tables += [(data.get("feature") or {}).get(n) or {} for n in names]
+    out: dict[str, set[str]] = {}
+    for table in tables:
+        sources = [table.get("pypi-dependencies") or {}]
+        sources += [
+            t.get("pypi-dependencies") or {}
+            for sel, t in (table.get("target") or {}).items()
+            if _selector_applies(sel, platform)
+        ]
+        for deps in sources:
+            for name, dep in deps.items():
+                out.setdefault(normalize_name(name), set()).update(_extras_of(dep))
+    return out
