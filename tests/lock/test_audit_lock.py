@@ -311,3 +311,25 @@ def test_deprecated_system_requirements_are_refused_with_the_modern_form(workspa
         _audit(workspace)
     assert _main(workspace) == 2
     assert "system-requirements" in capsys.readouterr().err
+
+
+def test_planted_malicious_lightning_fails_the_known_bad_rule(workspace, lock):
+    # lightning 2.6.3 was a malicious upload (GHSA-w37p-236h-pfx3): a lock that has it must not pass.
+    text = (workspace / "pixi.lock").read_text()
+    record = re.search(r"^- pypi: (\S+/lightning-2\.6\.6-py3-none-any\.whl)\n  name: lightning\n  version: 2\.6\.6\n",
+                       text, re.M)
+    planted = record.group(0).replace("2.6.6", "2.6.3")
+    (workspace / "pixi.lock").write_text(text.replace(record.group(0), planted).replace(
+        record.group(1), record.group(1).replace("2.6.6", "2.6.3")))
+    (fail,) = _failures(_audit(workspace), "known-bad")
+    assert "lightning 2.6.3" in fail.detail and "GHSA-w37p-236h-pfx3" in fail.detail and "pixi.toml" in fail.detail
+
+
+def test_known_bad_table_names_releases_not_neighbours():
+    from utils.lock.known_bad import KNOWN_BAD, known_bad
+
+    assert [row.source for row in known_bad("lightning", "2.6.2")][0] == "GHSA-w37p-236h-pfx3"
+    assert known_bad("Lightning", "2.6.3") and known_bad("lightning", "2.6.5")
+    assert known_bad("lightning", "2.6.6") == [] and known_bad("lightning", "2.7.0") == []
+    assert known_bad("pytorch-lightning", "2.6.3") == []  # the rows name one distribution each
+    assert all(row.reason and row.source for row in KNOWN_BAD)

@@ -11,6 +11,8 @@ Checks (each names the environment/platform and the package at fault):
                     (lock platforms matched to pixi.toml's by subdir and CUDA, as pixi matches aliases)
 - solve-group       the environments of one solve group lock the same URL for a package on a platform
 - torch, cuda, cpu-only, virtual-packages: per environment x platform, see utils.lock.audit_checks
+- known-bad         no locked package is a release listed in utils.lock.known_bad (malicious uploads,
+                    known exploits: lightning 2.6.2 and 2.6.3, ...)
 - exports           environments/ equals what `pixi run export-envs` would write now
 
 API: run_audit(lock_path, manifest_path, environments_dir) -> list[Check]; format_table(checks).
@@ -146,6 +148,22 @@ def _check_solve_groups(lock: Lock, plan: dict[str, EnvPlan]) -> list[Check]:
     return out
 
 
+def _check_known_bad(lock: Lock) -> list[Check]:
+    from utils.lock.known_bad import KNOWN_BAD, known_bad
+
+    found = []
+    for pkg in sorted(lock.records.values(), key=lambda p: p.url):
+        name = pkg.pypi_name or pkg.name
+        for row in known_bad(name, pkg.version):
+            found.append(f"{name} {pkg.version} ({row.reason}; {row.source})")
+    if found:
+        return [rule("known-bad", "pixi.lock", FAIL, f"{_listed(sorted(set(found)), 4)}; raise the floor in "
+                     f"pixi.toml above these versions and re-lock: {RELOCK}")]
+    names = sorted({row.name for row in KNOWN_BAD})
+    return [rule("known-bad", "pixi.lock", PASS, f"none of {len(KNOWN_BAD)} known-bad releases "
+                 f"({', '.join(names)}) is locked")]
+
+
 def _check_exports(lock: Lock, environments_dir: Path) -> list[Check]:
     from utils.lock.exports import ExportError, render_exports, stale_exports
 
@@ -210,5 +228,6 @@ def run_audit(lock_path: Path, manifest_path: Path, environments_dir: Path) -> l
             checks += check_platform(lock, env, name, declared)
         except LockError as exc:
             checks.append(rule("coverage", f"{env}/{declared.name}", FAIL, str(exc)))
+    checks += _check_known_bad(lock)
     checks += _check_exports(lock, environments_dir)
     return checks
