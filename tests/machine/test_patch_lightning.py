@@ -59,10 +59,43 @@ def test_second_call_applies_the_same_and_changes_nothing(restore_torch_flags):
     first = patch_lightning.apply_runtime_patches()
     second = patch_lightning.apply_runtime_patches()
     assert first == second
-    assert "onnx-torchscript-exporter" in piper_compat.active_patches()
+    # the exporter patch exists for torch >= 2.9 (dynamo by default); below that it is not applied
+    gated_in = piper_compat._torch_version() >= (2, 9)
+    assert ("onnx-torchscript-exporter" in piper_compat.active_patches()) == gated_in
     # piper's exporter is patched in place once imported, else by one import hook (not one per call)
     hooks = sum(getattr(f, "__coaxial__", False) for f in sys.meta_path)
-    assert hooks == (0 if piper_compat.ONNX_MODULE in sys.modules else 1)
+    assert hooks == (0 if piper_compat.ONNX_MODULE in sys.modules or not gated_in else 1)
+
+
+@pytest.fixture
+def isolated_onnx_patch(monkeypatch):
+    """The exporter patch changes process state (an import hook, piper's module): undo it afterwards."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    module = sys.modules.get(piper_compat.ONNX_MODULE)
+    if module is not None:
+        monkeypatch.setattr(module, "torch", module.torch)
+        module.torch = torch  # start from piper's own import
+    return module
+
+
+@pytest.mark.parametrize("fake_torch", [(2, 8), (2, 9), (2, 13)])
+def test_onnx_exporter_patch_on_both_sides_of_its_torch_gate(monkeypatch, isolated_onnx_patch, fake_torch):
+    # FAKE torch versions: only one torch is installed, so the other side of the gate is faked.
+    monkeypatch.setattr(piper_compat, "_torch_version", lambda: fake_torch)
+    if isolated_onnx_patch is None:
+        monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not getattr(f, "__coaxial__", False)])
+    line = piper_compat.patch_onnx_export()
+    live = "onnx-torchscript-exporter" in piper_compat.active_patches()
+    if fake_torch < (2, 9):
+        assert "not needed" in line and not live and piper_compat.onnx_export_kwargs() == {}
+    else:
+        assert "dynamo=False" in line and live and piper_compat.onnx_export_kwargs() == {"dynamo": False}
+
+
+def test_torch_version_reads_local_build_labels(monkeypatch):
+    for text, want in [("2.8.0+cu128", (2, 8)), ("2.13.0+cpu", (2, 13)), ("2.10.0a0+git1234", (2, 10))]:
+        monkeypatch.setattr(torch, "__version__", text)
+        assert piper_compat._torch_version() == want
 
 
 def test_fake_ampere_gets_tf32_cudnn_benchmark_and_bf16_in_this_process(monkeypatch, restore_torch_flags):

@@ -138,6 +138,50 @@ def test_pixi_environment_is_compared_package_by_package(tmp_path):
     assert "pixi install --locked -e default" in bad.remedy
 
 
+def _fake_venv_prefix(prefix: Path, torch_version: str, cuda: str | None, deviations=()) -> verify_checks.Environment:
+    """A FAKE tasks.venv prefix (metadata only, nothing importable) holding every pin of the lock at its
+    locked release, and a torch whose own version.py says `torch_version` / `cuda`: builds we cannot
+    install here (PyPI's CUDA wheels) next to the lock's conda-forge pytorch."""
+    pins = lock_pins(load_lock(DEFAULT_LOCK), "default", PLATFORM)
+    site = prefix / "lib" / "python3.13" / "site-packages"
+    (site / "torch").mkdir(parents=True)
+    for name, pin in pins.items():
+        version = torch_version.split("+")[0] if name == "torch" else pin.version  # PyPI's dist drops +cu128
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+    (site / "torch" / "version.py").write_text(
+        f"__version__ = '{torch_version}'\ncuda: Optional[str] = {repr(cuda)}\n")
+    record = {"environment": "default", "platform": PLATFORM, "installed": {}, "deviations": list(deviations)}
+    (prefix / "coaxial-venv.json").write_text(json.dumps(record))
+    return verify_checks.detect_environment(prefix=prefix, environ={})
+
+
+@needs_locked_platform
+def test_the_locked_torch_release_in_another_build_passes_with_the_build_named(tmp_path):
+    locked = next(p for p in load_lock(DEFAULT_LOCK).packages("default", PLATFORM) if p.pypi_name == "torch")
+    env = _fake_venv_prefix(tmp_path, f"{locked.version}+cu128", "12.8")
+    checks = {c.name: c for c in verify_checks.check_drift(env, DEFAULT_LOCK, PLATFORM)}
+    assert checks["packages match pixi.lock"].status == "pass", checks["packages match pixi.lock"].detail
+    build = checks["torch build"]
+    assert build.status == "pass"
+    assert f"PyPI torch {locked.version}+cu128 (CUDA 12.8)" in build.detail and locked.build in build.detail
+
+
+@needs_locked_platform
+def test_another_torch_release_fails_unless_tasks_venv_recorded_it(tmp_path):
+    env = _fake_venv_prefix(tmp_path / "a", "2.99.0+cu128", "12.8")
+    checks = {c.name: c for c in verify_checks.check_drift(env, DEFAULT_LOCK, PLATFORM)}
+    assert checks["packages match pixi.lock"].status == "fail" and "torch: locked" in checks[
+        "packages match pixi.lock"].detail
+    assert checks["torch build"].status == "fail" and "2.99.0+cu128" in checks["torch build"].detail
+    dev = {"name": "torch", "locked": "2.8.0", "installed": "2.99.0", "reason": "--torch 2.99.0 overrides the lock"}
+    env = _fake_venv_prefix(tmp_path / "b", "2.99.0+cpu", None, [dev])
+    checks = {c.name: c for c in verify_checks.check_drift(env, DEFAULT_LOCK, PLATFORM)}
+    assert checks["packages match pixi.lock"].status == "pass"
+    assert checks["torch build"].status == "warn" and "CPU only" in checks["torch build"].detail
+
+
 def _fake_hw(cuda=None, arch=(), smi=(), cuda_build=False) -> Hardware:
     """FAKE probe results for GPUs this machine does not have."""
     return Hardware(torch_version="2.8.0", torch_cuda_version="12.8" if cuda or cuda_build else None,

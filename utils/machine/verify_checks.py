@@ -8,7 +8,9 @@ Environment kinds, detected in this order:
 - pixi: ``$PIXI_ENVIRONMENT_NAME`` and ``$CONDA_PREFIX`` set. Every conda record of the lock must
   match ``$CONDA_PREFIX/conda-meta`` and every PyPI record the installed distributions, exactly.
 - tasks.venv: ``<sys.prefix>/coaxial-venv.json`` exists. The pins ``tasks.venv`` installed must
-  match the lock; Python, torch and the deviations it recorded are warnings, anything else fails.
+  match the lock; Python and the deviations it recorded are warnings, the locked release in another
+  build (PyPI's torch 2.8.0+cu128 for conda-forge's pytorch 2.8.0 cpu_mkl) passes with the build named,
+  anything else fails.
 - anything else: "not a locked environment" (warn): versions are reported, nothing is promised.
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from utils.checks import Check
 from utils.lock.lockfile import DEFAULT_LOCK, LockError, current_platform, load_lock, normalize_name
+from utils.machine.versions import same_release
 
 VENV_RECORD = "coaxial-venv.json"
 VENV_REMEDY = ("recreate it: `python3 -m tasks.venv .venv` (add --torch X.Y.Z as in CI), "
@@ -158,15 +161,17 @@ def _drift_venv(env: Environment, lock, platform: str, lock_path: Path) -> list[
     pins = lock_pins(lock, env.name, platform)
     dists = installed_distributions(env.prefix)
     recorded = {normalize_name(d["name"]): d for d in env.record.get("deviations", [])}
-    fails, warns = [], []
+    fails, warns, builds = [], [], []
     for name, pin in sorted(pins.items()):
         have = dists.get(name)
         if have == pin.version:
             continue
         dev = recorded.get(name)
         line = f"{name}: locked {pin.version}, installed {have or 'nothing'}"
-        if name == "torch" or (dev is not None and dev.get("installed") == have):
-            warns.append(line + (f" ({dev['reason']})" if dev else ""))
+        if dev is not None and dev.get("installed") == have:
+            warns.append(line + f" ({dev['reason']})")
+        elif same_release(have, pin.version):
+            builds.append(f"{name} {have}")  # the locked release, another build ("+cpu" from an index)
         else:
             fails.append(line + (" (recorded as " + str(dev.get("installed")) + ")" if dev else ""))
     checks = []
@@ -175,8 +180,13 @@ def _drift_venv(env: Environment, lock, platform: str, lock_path: Path) -> list[
         checks.append(Check("packages match pixi.lock", "fail",
                             f"{len(fails)} differ in {where}: {_join(fails)}", VENV_REMEDY))
     else:
+        other = f"; the locked release in another build: {', '.join(builds)}" if builds else ""
         checks.append(Check("packages match pixi.lock", "pass",
-                            f"{len(pins) - len(warns)} of {len(pins)} pins exact in {where}"))
+                            f"{len(pins) - len(warns)} of {len(pins)} pins at the locked release in {where}"
+                            + other))
+    torch_check = _check_torch_build(env, lock, platform, recorded)
+    if torch_check is not None:
+        checks.append(torch_check)
     if warns:
         checks.append(Check("recorded deviations", "warn", _join(warns, 12),
                             "expected where this Python cannot install the locked pin; use pixi for an exact "
@@ -189,6 +199,33 @@ def _drift_venv(env: Environment, lock, platform: str, lock_path: Path) -> list[
     else:
         checks.append(Check("python matches lock", "pass", f"Python {py}"))
     return checks
+
+
+def _check_torch_build(env: Environment, lock, platform: str, recorded: dict) -> Check | None:
+    """Which torch build runs here, next to the one the lock names. A venv takes PyPI's torch where
+    the lock has conda-forge's pytorch: the same release in another build passes, the build named."""
+    from utils.machine.versions import torch_build
+
+    locked = next((p for p in lock.packages(env.name, platform) if p.pypi_name == "torch"), None)
+    if locked is None:
+        return None
+    built = torch_build(_site_packages(env.prefix))
+    if built is None or not built["version"]:
+        return Check("torch build", "fail", f"no torch in {env.prefix}", VENV_REMEDY)
+    here = f"PyPI torch {built['version']} ({'CUDA ' + built['cuda'] if built['cuda'] else 'CPU only'})"
+    there = (f"conda-forge pytorch {locked.version} {locked.build}" if locked.kind == "conda"
+             else f"PyPI torch {locked.version}")
+    if same_release(built["version"], locked.version):
+        if locked.kind == "pypi" and built["version"] == locked.version:
+            return Check("torch build", "pass", f"{here}, as locked")
+        return Check("torch build", "pass", f"the locked release in another build: here {here}; the lock has "
+                     f"{there} (pixi installs that one)")
+    dev = recorded.get("torch")
+    detail = f"here {here}; the lock has {there}"
+    if dev is not None and same_release(dev.get("installed"), built["version"]):
+        return Check("torch build", "warn", f"{detail} ({dev['reason']})",
+                     "`python3 -m tasks.venv .venv` without --torch installs the lock's release")
+    return Check("torch build", "fail", detail, VENV_REMEDY)
 
 
 # -- versions, device, patches ------------------------------------------------------------------
