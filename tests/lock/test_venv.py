@@ -119,3 +119,72 @@ def test_new_venv_from_a_lock_installs_its_pins_and_records_them(tmp_path):
     # a second run updates in place and changes nothing
     assert venv_task.main([str(target), "--lock", str(tmp_path / "pixi.lock")]) == 0
     assert json.loads((target / RECORD_NAME).read_text()) == record
+
+
+def test_torch_index_that_cannot_be_reached_exits_1_before_anything_is_written(tmp_path, capsys):
+    # Nothing listens on the loopback's discard port: the connection is refused at once.
+    code = venv_task.main([str(tmp_path / "v"), "--torch-index", "http://127.0.0.1:9/whl/cpu"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--torch-index http://127.0.0.1:9/whl/cpu: cannot be reached" in err
+    assert "leave --torch-index out" in err
+    assert not (tmp_path / "v").exists()
+
+
+def test_torch_index_that_is_no_address_exits_2(tmp_path, capsys):
+    assert venv_task.main([str(tmp_path / "v"), "--torch-index", "download.pytorch.org/whl/cpu"]) == 2
+    assert "https://download.pytorch.org/whl/cpu" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
+
+
+def test_torch_index_must_list_torch(tmp_path):
+    from loopback_server import LoopbackServer, ServedFiles
+
+    from utils.lock.venv_checks import IndexUnreachable, check_torch_index
+
+    page = tmp_path / "torch.html"
+    page.write_text('<a href="torch-2.8.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl">torch</a>\n')
+    with LoopbackServer(ServedFiles({"/whl/cpu/torch/": page})) as server:
+        check_torch_index(server.url("/whl/cpu"))  # a PEP 503 index listing torch: accepted
+        with pytest.raises(IndexUnreachable, match="HTTP 404"):
+            check_torch_index(server.url("/simple"))
+    (tmp_path / "local" / "torch").mkdir(parents=True)
+    check_torch_index((tmp_path / "local").as_uri())
+    with pytest.raises(IndexUnreachable, match="is not a folder"):
+        check_torch_index((tmp_path / "nothing").as_uri())
+
+
+def test_import_check_passes_here_and_names_what_fails(tmp_path):
+    from utils.lock.venv_checks import import_failures
+
+    training = {"torch", "lightning", "onnxruntime", "piper-tts"}
+    checked, failures = import_failures(Path(sys.executable), training)
+    assert failures == [] and checked == ["torch", "lightning", "onnxruntime", "piper.train",
+                                          "piper's espeak-ng bridge"]
+    assert import_failures(Path(sys.executable), {"numpy"}) == ([], [])  # nothing of training locked
+    # A FAKE torch that fails as PyPI's CUDA build does without its nvidia-* wheels, put first on the
+    # path of a wrapper interpreter.
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ValueError('libcublas.so.*[0-9] not found in the system path')\n")
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={fake.parent} exec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    checked, failures = import_failures(wrapper, {"torch", "onnxruntime"})
+    assert checked == ["torch", "onnxruntime"]
+    assert failures == ["torch: ValueError: libcublas.so.*[0-9] not found in the system path"]
+
+
+def test_torch_here_has_its_own_requirements_installed():
+    # tasks.venv installs PyPI's torch with what its metadata requires (CUDA runtime wheels included).
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    missing = []
+    for text in importlib.metadata.requires("torch") or []:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        have = _installed().get(normalize_name(req.name))
+        if have is None or not req.specifier.contains(Version(have), prereleases=True):
+            missing.append(f"{req} (installed: {have})")
+    assert missing == []

@@ -149,38 +149,81 @@ def write_record(path: Path, record: dict) -> None:
     atomic_write_text(path / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+def _pip_install(py: Path, args: list[str], pip_args: list[str] | None) -> None:
+    cmd = [str(py), "-m", "pip", "install", "--disable-pip-version-check", *args, *(pip_args or [])]
+    subprocess.run(cmd, check=True)
+
+
+def _install_locked(py: Path, lines: list[str], pip_args: list[str] | None) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(lines) + "\n")
+        req_file = fh.name
+    try:
+        # --no-deps: the lock is the complete set; pip must not pull anything it does not list.
+        _pip_install(py, ["--no-deps", "-r", req_file], pip_args)
+    finally:
+        os.unlink(req_file)
+
+
+def _install_torch(py: Path, requirement: str, index: str | None, pip_args: list[str] | None) -> dict[str, str]:
+    """PyPI's torch in place of the lock's conda pytorch, with torch's own requirements at the versions
+    its metadata pins (PyPI's Linux x86_64 build needs its nvidia-* CUDA runtime wheels and triton).
+    Everything already installed is held at its version by a constraints file, so this only adds.
+    -> the distributions it added, name -> version."""
+    before = installed_versions(py)
+    held = [f"{name}=={version}" for name, version in sorted(before.items()) if name not in ("torch", "pip")]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(held) + "\n")
+        constraints = fh.name
+    where = f" from {index}" if index else ""
+    print(f"installing {requirement}{where} with its own requirements (PyPI's Linux x86_64 torch brings "
+          "its CUDA runtime, about 3.4 GB; --torch-index "
+          "https://download.pytorch.org/whl/cpu takes the CPU-only build instead)", flush=True)
+    try:
+        _pip_install(py, ["-c", constraints, requirement, *(["--index-url", index] if index else [])], pip_args)
+    finally:
+        os.unlink(constraints)
+    after = installed_versions(py)
+    changed = sorted(n for n, v in before.items() if n != "torch" and after.get(n) != v)
+    if changed:
+        raise RuntimeError(f"installing {requirement} changed locked packages ({', '.join(changed)}); "
+                           "report this, with pip's output above")
+    return {n: v for n, v in sorted(after.items()) if n not in before and n != "torch"}
+
+
 def build(path: Path, lock: Lock, env: str = "default", platform: str | None = None,
-          torch_spec: str | None = None, pip_args: list[str] | None = None) -> dict:
+          torch_spec: str | None = None, pip_args: list[str] | None = None,
+          torch_index: str | None = None) -> dict:
     """Create or update the venv at `path`; returns the record written beside it.
 
     `platform` is a subdir (default: this machine's) or a lock platform name; the record keeps the
-    subdir, and the lock's name for it where that differs (cuda12's "p1")."""
+    subdir, and the lock's name for it where that differs (cuda12's "p1"). Where torch comes from
+    PyPI in place of the lock's conda pytorch (or --torch / --torch-index ask for another build), it is
+    installed after the lock's pins, with its own requirements."""
     lock_platform = lock.resolve_platform(env, platform or current_platform())
     platform = lock.platform(lock_platform).subdir
     pins = lock_pins(lock, env, lock_platform)
     py = ensure_venv(path)
     verdict = plan(py, pins)
     lines, deviations = resolve_requirements(pins, verdict["pins"], torch_spec)
+    torch = pins.get("torch")
+    separate = torch is not None and (torch.source != "pypi" or torch_spec or torch_index)
+    torch_line = next((ln for ln in lines if ln.startswith("torch")), None) if separate else None
+    lines = [ln for ln in lines if ln != torch_line]
 
     lock_py = lock_python_version(lock, env, lock_platform)
     print(f"installing {len(lines)} pins from {lock.path.name} [{env} / {platform}] into {path} "
           f"(Python {verdict['python']}; the lock was solved for {lock_py})", flush=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-        fh.write("\n".join(lines) + "\n")
-        req_file = fh.name
-    try:
-        # --no-deps: the lock is the complete set; pip must not pull anything it does not list.
-        cmd = [str(py), "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-r", req_file]
-        subprocess.run(cmd + list(pip_args or []), check=True)
-    finally:
-        os.unlink(req_file)
+    _install_locked(py, lines, pip_args)
+    added = _install_torch(py, torch_line, torch_index, pip_args) if torch_line else {}
 
     installed = installed_versions(py)
     for dev in deviations:
         dev.installed = installed.get(dev.name)
     known = {d.name for d in deviations}
     for name, pin in sorted(pins.items()):
-        if name not in known and installed.get(name) != pin.version:
+        # "2.8.0+cpu" is the locked 2.8.0 in another build (--torch-index): the record names the index
+        if name not in known and (installed.get(name) or "").split("+", 1)[0] != pin.version:
             deviations.append(Deviation(name, pin.version, installed.get(name), "installed version differs"))
     record = {
         "environment": env,
@@ -191,6 +234,9 @@ def build(path: Path, lock: Lock, env: str = "default", platform: str | None = N
         "lock_python": lock_py,
         "installed": {n: installed[n] for n in sorted(pins) if n in installed},
         "deviations": [asdict(d) for d in deviations],
+        # not in the lock: what PyPI's torch needs that conda's pytorch did not (CUDA runtime, triton)
+        "torch_requirements": added,
+        "torch_index": torch_index,
     }
     write_record(path, record)
     return record
@@ -201,6 +247,10 @@ def format_summary(record: dict) -> str:
              f"[{record['environment']} / {record['platform']}], Python {record['python']}"]
     for name, version in record["installed"].items():
         lines.append(f"  {name}=={version}")
+    if record.get("torch_requirements"):
+        reqs = record["torch_requirements"]
+        lines.append(f"{len(reqs)} package(s) torch needs that the lock's conda pytorch did not (torch's own pins):")
+        lines += [f"  {name}=={version}" for name, version in reqs.items()]
     if record["deviations"]:
         lines.append(f"{len(record['deviations'])} deviation(s) from the lock:")
         for d in record["deviations"]:
