@@ -17,6 +17,7 @@ from utils.voice.console import say
 from utils.voice.run import lightning_run
 from utils.voice.run.disk_space import naming_disk_full
 from utils.voice.run.epoch_estimate import schedule_lines
+from utils.voice.run.retention import BEST_BY
 from utils.voice.run.run_plan import RunPlan
 from utils.voice.run.stop_signals import stopped_message
 from utils.voice.run_config import CHECKPOINT_NAME, CONFIG_NAME
@@ -96,7 +97,8 @@ def _export_source(plan: RunPlan, result: lightning_run.RunResult, model) -> tup
 
     del model
     gc.collect()
-    say(f"exporting the best checkpoint: batch {best['step']}, validation mel loss {best['val_mel']:.4f}")
+    by = best.get("by", "val_mel")
+    say(f"exporting the best checkpoint: batch {best['step']}, {BEST_BY.get(by, by)} {best[by]:.4f}")
     return load_model(Path(best["checkpoint"]))[0], {"from": "best", **best}
 
 
