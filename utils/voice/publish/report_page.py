@@ -136,7 +136,8 @@ def plot_measures(state: PageState, path: Path) -> Path | None:
     """One small panel per voice measure against the batch (validations that measured it)."""
     panels = [(name, title, [(step, values[name]) for step, values in state.measures
                              if values.get(name) is not None]) for name, title in MEASURE_PANELS.items()]
-    panels = [panel for panel in panels if panel[2]]
+    # F0 stays on the page when no frame was voiced in both (a young voice mumbles): say so there.
+    panels = [panel for panel in panels if panel[2] or (panel[0] == "val_f0_rmse" and state.measures)]
     if not panels:
         return None
     from utils.voice.publish.report import _pyplot
@@ -144,7 +145,10 @@ def plot_measures(state: PageState, path: Path) -> Path | None:
     plt = _pyplot()
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 1.7 * len(panels)), sharex=True, squeeze=False)
     for ax, (name, title, points) in zip(axes[:, 0], panels, strict=True):
-        ax.plot(*zip(*points, strict=True), marker="o", linewidth=1.2)
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", linewidth=1.2)
+        else:
+            ax.text(0.5, 0.5, "no frame voiced in both yet", ha="center", va="center", transform=ax.transAxes)
         if name == "val_wer" and state.recordings_wer is not None:
             ax.axhline(state.recordings_wer, color="grey", linestyle="--", linewidth=1, label="recordings (ceiling)")
             ax.legend(fontsize=7)

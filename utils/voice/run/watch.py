@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
                        help=f"also speak the sample text every N batches (default {samples.DEFAULT_SAMPLE_EVERY}; "
                             "always at each validation) into samples/step-N.wav; 0 = at validations only")
     group.add_argument("--keep-best", type=int, metavar="K",
-                       help=f"keep last.ckpt plus the K best checkpoints by validation mel loss "
+                       help=f"keep last.ckpt plus the K best checkpoints by validation mel loss (or --best-by) "
                             f"(default {retention.DEFAULT_KEEP_BEST})")
     group.add_argument("--best-by", metavar="MEASURE",
                        help="rank the kept checkpoints by this validation measure, lowest best: "
