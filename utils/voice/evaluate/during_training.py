@@ -89,8 +89,17 @@ def make_callback(output: Path, voice_config_path: Path, sources: list[str], rat
             self.recordings_wer: float | None = None
 
         def on_validation_end(self, trainer, pl_module):
-            if trainer.sanity_checking or not trainer.is_global_zero:
+            if trainer.sanity_checking:
                 return
+            record = self.measure(trainer, pl_module) if trainer.is_global_zero else None
+            # Every rank ranks checkpoints by the same numbers (a save under DDP is collective).
+            values = trainer.strategy.broadcast(record.values if record is not None else None, src=0)
+            if values:
+                _publish(trainer, values)
+            if record is not None and on_scores is not None:
+                on_scores(record)
+
+        def measure(self, trainer, pl_module) -> MeasureRecord | None:
             started = time.perf_counter()
             if self._clips is None:
                 self._phonemizer = SamplePhonemizer.from_file(voice_config_path)
@@ -104,17 +113,15 @@ def make_callback(output: Path, voice_config_path: Path, sources: list[str], rat
                     self.recordings_wer = recordings_wer(self._clips, self._recognizer,
                                                          self._phonemizer.config.sample_rate)
             if not self._clips:
-                return
+                return None
             medians = median_of(score_clips(pl_module.model_g, self._phonemizer, self._clips, self._recognizer))
             record = MeasureRecord(step=trainer.global_step // 2, clips=len(self._clips),
                                    seconds=time.perf_counter() - started, values=metric_values(medians),
                                    recordings_wer=self.recordings_wer)
             self.records.append(record)
-            _publish(trainer, record.values)
             say(f"voice measures at batch {record.step} ({record.clips} held-out clips, {record.seconds:.1f} s): "
                 + ", ".join(f"{name} {value:.3g}" for name, value in record.values.items() if value is not None))
-            if on_scores is not None:
-                on_scores(record)
+            return record
 
     return VoiceMeasures()
 
@@ -150,9 +157,11 @@ def score_clips(generator, phonemizer, clips: list[_Clip], recognizer=None) -> l
 
 
 def _publish(trainer, values: dict) -> None:
-    """Into callback_metrics, where checkpoint callbacks (which Lightning runs after the others) read them."""
+    """Into callback_metrics, where checkpoint callbacks (which Lightning runs after the others) read
+    them. A measure with no value this time (no frame voiced in both) is NaN: ranked last, never best."""
     import torch
 
     for name, value in values.items():
-        if value is not None:
-            trainer.callback_metrics[name] = torch.tensor(float(value))
+        if value is None and name == "val_wer":
+            continue  # not an English voice: nothing to rank by (--best-by wer is refused for it)
+        trainer.callback_metrics[name] = torch.tensor(float("nan") if value is None else float(value))
