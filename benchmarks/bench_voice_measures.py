@@ -12,7 +12,7 @@ Times, per validation (all ``--clips`` clips of the bundled sample), the parts o
   ``piper.PiperVoice``, which is what scoring "as the user hears it" at every validation would add.
 
 The generator is untrained (weights do not change the cost; the noise scales are zeroed so each
-repeat speaks the same lengths). Prints the median seconds per validation and per clip.
+repeat speaks the same lengths). Prints the median wall and CPU seconds per validation and per clip.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ import time
 from pathlib import Path
 
 
-def _timed(step, repeats: int) -> list[float]:
+def _timed(step, repeats: int) -> list[tuple[float, float]]:
+    """(wall seconds, CPU seconds of this process) per repeat: on a shared machine the CPU time is
+    the steadier figure (the wall time grows with every other job)."""
     costs = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         step()
-        costs.append(time.perf_counter() - start)
+        costs.append((time.perf_counter() - start, time.process_time() - cpu))
     return costs
 
 
@@ -88,12 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     audio_s = sum(s.size for s in spoken) / rate
     print(f"device {device}, torch {torch.__version__}, quality {args.quality} ({rate} Hz), {len(clips)} clips "
           f"({audio_s:.1f} s synthesised), {args.repeats} repeats")
-    print(f"{'part':16} {'median s/validation':>20} {'s/clip':>8} {'min':>7}")
+    print(f"{'part':16} {'wall s/validation':>18} {'wall s/clip':>12} {'CPU s/validation':>17} {'CPU s/clip':>11}")
+    medians = {}
     for part, values in costs.items():
-        median = statistics.median(values)
-        print(f"{part:16} {median:20.2f} {median / len(clips):8.3f} {min(values):7.2f}")
-    in_memory = sum(statistics.median(costs[p]) for p in ("speak", "measures", "recogniser"))
-    print(f"{'in-memory total':16} {in_memory:20.2f} {in_memory / len(clips):8.3f}")
+        wall, cpu = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+        medians[part] = (wall, cpu)
+        print(f"{part:16} {wall:18.2f} {wall / len(clips):12.3f} {cpu:17.2f} {cpu / len(clips):11.3f}")
+    wall, cpu = (sum(medians[p][i] for p in ("speak", "measures", "recogniser")) for i in (0, 1))
+    print(f"{'in-memory total':16} {wall:18.2f} {wall / len(clips):12.3f} {cpu:17.2f} {cpu / len(clips):11.3f}")
     return 0
 
 

@@ -116,3 +116,18 @@ def test_an_unreadable_onnx_exits_2_naming_the_file_and_the_fix(tiny_voice, tmp_
 def test_a_run_without_held_out_clips_exits_2(tiny_voice, tmp_path, capsys):
     assert main(["--voice", str(tiny_voice), "--run", str(tmp_path)]) == 2
     assert "held_out.json: not found" in capsys.readouterr().err
+
+
+def test_a_voice_in_another_language_gets_no_wer_and_says_why(tiny_voice, tmp_path, capsys):
+    german = tmp_path / "de_DE-tiny-medium.onnx"
+    shutil.copy(tiny_voice, german)
+    config = json.loads(Path(f"{tiny_voice}.json").read_text(encoding="utf-8"))
+    config["espeak"]["voice"] = "de"
+    config["language"]["code"] = "de_DE"
+    Path(f"{german}.json").write_text(json.dumps(config), encoding="utf-8")
+    data = _small_dataset(tmp_path / "data", _sample_rows(1))
+    assert main(["--voice", str(german), "--dataset", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "WER: the recogniser (pocketsphinx) knows English only; this voice speaks de_DE" in out
+    median = next(line for line in out.splitlines() if line.startswith("median"))
+    assert median.split()[-2:] == ["-", "-"]
