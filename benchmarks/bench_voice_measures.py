@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         def export_and_speak():
             from piper import PiperVoice
 
-            export_onnx(model, onnx)
+            # Export removes weight norm in place: training would export a copy of its weights.
+            copy = _model(args.quality, device)
+            copy.load_state_dict(model.state_dict())
+            export_onnx(copy, onnx)
             voice = PiperVoice.load(onnx)
             for clip in clips:
                 list(voice.synthesize(clip.text))
