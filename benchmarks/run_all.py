@@ -24,6 +24,7 @@ BENCHMARKS = {
     "content-checks": "benchmarks.bench_content_checks",  # dataset content checks per 1,000 clips
     "prepare": "benchmarks.bench_prepare",  # 400 clips: one process against every core
     "padding": "benchmarks.bench_padding",  # padding and repeating shapes: random vs by length
+    "voice-measures": "benchmarks.bench_voice_measures",  # MCD, F0, duration, WER on 8 clips per validation
 }
 
 

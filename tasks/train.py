@@ -11,7 +11,9 @@ Without --dataset it trains on the bundled sample (data/sample) on a short demo 
 loss_curves.png, sample_spectrogram.png, summary.json, train_config.json, checkpoints/last.ckpt
 and TensorBoard logs in logs/. Every run also leaves report.html (a live page: progress, mel
 loss, one player per sample) and samples/step-N.wav; a run with validation keeps
-checkpoints/best-batch=N-val_mel=X.ckpt (--keep-best K) and exports from the best one. Lightning
+checkpoints/best-batch=N-val_mel=X.ckpt (--keep-best K; --best-by mcd|f0_rmse|...|wer ranks by a
+voice measure on held-out clips instead, measured at every validation: pixi run evaluate) and
+exports from the best one. Lightning
 options pass through as --trainer.NAME=VALUE (piper's model/data options as --model.NAME=VALUE /
 --data.NAME=VALUE).
 

@@ -87,7 +87,7 @@ def test_tests_mirror_the_utils_packages():
 
 # utils/voice/: the foundation modules ("" = the package's own modules, the spine excepted) and
 # its sub-packages, lowest layer first (utils/voice/__init__.py draws the picture).
-VOICE_LAYERS = ("", "data", "base", "publish", "run")
+VOICE_LAYERS = ("", "data", "base", "publish", "evaluate", "run")
 SPINE = "pipeline"
 
 

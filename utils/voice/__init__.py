@@ -9,9 +9,11 @@ Layers, lowest first; a module imports only from its own layer and those below i
 1. ``data/``: datasets, their reports, the audio cache, phoneme limits, the bundled sample;
 2. ``base/``: base checkpoints: catalog, downloads, safe loading, speakers, fine-tune setup;
 3. ``publish/``: export, naming, samples, the report page, plots, installing the voice;
-4. ``run/``: settings resolution, planning and guards, the run lock, disk space, the Lightning
+4. ``evaluate/``: how close a voice is to its speaker: MCD-DTW, pitch, timing and word error rate
+   on held-out recordings, for an exported voice (``tasks/evaluate.py``) and at each validation;
+5. ``run/``: settings resolution, planning and guards, the run lock, disk space, the Lightning
    run, stopping, retention, history;
-5. the spine, ``pipeline``: ``tasks/train.py`` hands it the parsed options; it resolves them once
+6. the spine, ``pipeline``: ``tasks/train.py`` hands it the parsed options; it resolves them once
    and runs the steps check, plan, prepare, train, export, report.
 
 Import rule: anything in ``utils`` plus torch, piper, Lightning, numpy; ``utils.lock`` and

@@ -64,6 +64,7 @@ class BaseRequest:
 class WatchRequest:
     sample_every: int | None = None
     keep_best: int | None = None
+    best_by: str | None = None
     export_from: str | None = None
     stop_when_stalled: int | None = None
     max_phoneme_ids: int | None = None

@@ -108,6 +108,7 @@ class WatchSettings:
     stop_when_stalled: int | None    # validations without improvement before stopping; None: off
     max_phoneme_ids: int | None      # clips longer than this are left out; None: keep all
     export_from: str                 # "best" or "last"
+    best_by: str = "val_mel"         # the validation metric that ranks checkpoints (utils.voice.run.retention.BEST_BY)
 
 
 class _Arguments:

@@ -106,7 +106,7 @@ def test_report_page_renders_in_headless_chromium(watched_run, tmp_path):
     }, shot, binary)
     assert result.errors == []
     assert result.values["audio"] == [f"samples/step-{s}.wav" for s in (7, 6, 4, 3, 2)]
-    assert result.values["images"] == [True, True]
+    assert result.values["images"] == [True, True, True]  # mel loss, voice measures, spectrogram
 
 
 def test_export_task_re_exports_a_checkpoint_of_the_run(watched_run, tmp_path, capsys):

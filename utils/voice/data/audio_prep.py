@@ -69,6 +69,10 @@ class PreparedDataset:
     converted: int
     reused: int
     sample_rate: int = TARGET_RATE
+    # Per row of csv_path, in order: the source recording and its sample rate (what the voice is
+    # measured against: utils.voice.evaluate.held_out).
+    sources: tuple[str, ...] = ()
+    source_rates: tuple[int, ...] = ()
 
     def summary(self) -> str:
         speakers = f", {self.num_speakers} speakers" if self.speaker_ids else ""
@@ -180,7 +184,8 @@ def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], pr
         csv_path=csv_path, audio_dir=audio_dir, num_clips=len(rows),
         num_speakers=len(speaker_ids) if speaker_ids else 1,
         total_seconds=total_frames / sample_rate, speaker_ids=speaker_ids, dataset_key=dataset_key,
-        converted=converted, reused=reused, sample_rate=sample_rate)
+        converted=converted, reused=reused, sample_rate=sample_rate,
+        sources=tuple(str(clip.audio_path) for clip in clips), source_rates=tuple(clip.sample_rate for clip in clips))
     if progress:
         print(prepared.summary(), file=sys.stderr)
     return prepared

@@ -126,7 +126,9 @@ def _watch_lines(s: dict) -> list[str]:
     lines = []
     if s.get("best"):
         best = s["best"]
-        lines.append(f"  best:      batch {best['step']}, validation mel loss {best['val_mel']:.4f} "
+        by = best.get("by", "val_mel")
+        label = "validation mel loss" if by == "val_mel" else by
+        lines.append(f"  best:      batch {best['step']}, {label} {best[by]:.4f} "
                      f"({Path(best['checkpoint']).name})")
     if s.get("stopped_stalled_at") is not None:
         lines.append(f"  stopped:   at batch {s['stopped_stalled_at']}: validation mel loss stopped improving")

@@ -25,6 +25,12 @@ from utils.voice.publish.samples import SAMPLES_DIR
 REPORT_NAME = "report.html"
 LOSS_PNG = "report_mel_loss.png"
 SPECTROGRAM_PNG = "report_spectrogram.png"
+MEASURES_PNG = "report_voice_measures.png"
+# The voice measures at each validation (utils.voice.evaluate.during_training): metric -> panel title.
+MEASURE_PANELS = {"val_mcd": "MCD-DTW, dB (lower is better)", "val_f0_rmse": "F0 RMSE, cents (lower is better)",
+                  "val_voicing_error": "voicing error (lower is better)",
+                  "val_duration_error": "|1 - duration ratio| (lower is better)",
+                  "val_wer": "word error rate (lower is better)"}
 REFRESH_S = 30  # reload interval while training runs; validations are minutes apart on a GPU
 
 
@@ -49,6 +55,9 @@ class PageState:
     status: str = "training"
     train_mel: list[tuple[int, float]] = field(default_factory=list)
     val_mel: list[tuple[int, float]] = field(default_factory=list)
+    # (step, {metric: value or None}) per validation: how close the voice is to the held-out recordings
+    measures: list[tuple[int, dict]] = field(default_factory=list)
+    recordings_wer: float | None = None  # the recogniser's median WER on those recordings (the ceiling)
     updated: str = ""
     # (step, device tensor) per batch, read into train_mel in one go when the page is written:
     # a float() per batch would make the host wait for the GPU every batch.
@@ -123,6 +132,36 @@ def plot_mel_curves(state: PageState, path: Path) -> Path | None:
     return path
 
 
+def plot_measures(state: PageState, path: Path) -> Path | None:
+    """One small panel per voice measure against the batch (validations that measured it)."""
+    panels = [(name, title, [(step, values[name]) for step, values in state.measures
+                             if values.get(name) is not None]) for name, title in MEASURE_PANELS.items()]
+    # F0 stays on the page when no frame was voiced in both (a young voice mumbles): say so there.
+    panels = [panel for panel in panels if panel[2] or (panel[0] == "val_f0_rmse" and state.measures)]
+    if not panels:
+        return None
+    from utils.voice.publish.report import _pyplot
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 1.7 * len(panels)), sharex=True, squeeze=False)
+    for ax, (name, title, points) in zip(axes[:, 0], panels, strict=True):
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", linewidth=1.2)
+        else:
+            ax.text(0.5, 0.5, "no frame voiced in both yet", ha="center", va="center", transform=ax.transAxes)
+        if name == "val_wer" and state.recordings_wer is not None:
+            ax.axhline(state.recordings_wer, color="grey", linestyle="--", linewidth=1, label="recordings (ceiling)")
+            ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("batch")
+    fig.suptitle(f"{state.title}: held-out clips, median per validation", fontsize=9)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
 def plot_latest_spectrogram(samples: list[SampleFile], path: Path, title: str) -> Path | None:
     if not samples:
         return None
@@ -169,7 +208,7 @@ def _progress_html(state: PageState) -> str:
 
 
 def render(state: PageState, loss_png: str | None, spectrogram_png: str | None,
-           samples: list[SampleFile], output: Path, dataset_html: str = "") -> str:
+           samples: list[SampleFile], output: Path, dataset_html: str = "", measures_png: str | None = None) -> str:
     """The page as text; image and audio links are relative to ``output``."""
     esc = html.escape
     version = f"?v={state.step}"  # a new URL per update, so a reload never shows a cached old plot
@@ -189,6 +228,11 @@ def render(state: PageState, loss_png: str | None, spectrogram_png: str | None,
         f"<h2>Progress</h2>{_progress_html(state)}",
         "<h2>Mel loss</h2>" + (f'<img src="{esc(loss_png)}{version}" alt="train and validation mel loss '
                                'against batch">' if loss_png else "<p>no losses logged yet</p>"),
+        "<h2>How close to the speaker</h2>" + (
+            f'<img src="{esc(measures_png)}{version}" alt="voice measures on held-out clips against batch">'
+            '<p class="muted">medians over the held-out clips; README "How close is the voice to its speaker" '
+            "says what each number means</p>" if measures_png else "<p>no voice measures yet (they come with "
+            "validation)</p>"),
         "<h2>Latest sample</h2>" + (f'<img src="{esc(spectrogram_png)}{version}" alt="spectrogram of the latest '
                                     'sample">' if spectrogram_png else "<p>no sample yet</p>"),
         f"<h2>Samples, newest first ({len(samples)})</h2>"
@@ -208,10 +252,11 @@ def write_report(output: Path, state: PageState) -> Path:
     samples = find_samples(output)
     loss = plot_mel_curves(state, output / LOSS_PNG)
     spectrogram = plot_latest_spectrogram(samples, output / SPECTROGRAM_PNG, state.title)
+    measures = plot_measures(state, output / MEASURES_PNG)
     from utils.voice.publish.dataset_page import section_html
 
     page = render(state, loss.name if loss else None, spectrogram.name if spectrogram else None, samples, output,
-                  section_html(output))
+                  section_html(output), measures.name if measures else None)
     atomic_write_text(output / REPORT_NAME, page)
     return output / REPORT_NAME
 

@@ -67,9 +67,10 @@ class RunResult:
     model: Any = None                # the trained VitsModel, for export (rank 0 only)
     watchers: Any = None             # utils.voice.run.watch.Watchers: samples, page, best checkpoints, stops
     left_out: list = field(default_factory=list)  # (text, phoneme ids) over --max-phoneme-ids
+    measures: Any = None             # utils.voice.evaluate.during_training's callback (its records)
 
 
-def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, result: RunResult):
+def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, result: RunResult, prepared=None):
     from utils.voice.run.watch import make_watchers
 
     last_path = ckpt_dir / CHECKPOINT_NAME
@@ -77,7 +78,30 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, re
     # Samples, report page, best-by-val_mel checkpoints (last.ckpt stays RunControl's), stops.
     result.watchers = make_watchers(settings, ckpt_dir.parent, last_path,
                                     final_sample=lambda: result.interrupted is None)
-    return [control, make_stop_callback(stop, control._save, result), *result.watchers.callbacks]
+    # Before the watchers: the report page and checkpoint ranking see this validation's measures.
+    measures = _voice_measures(settings, ckpt_dir, control, result, prepared)
+    return [control, make_stop_callback(stop, control._save, result), *measures, *result.watchers.callbacks]
+
+
+def _voice_measures(settings: RunSettings, ckpt_dir: Path, control, result: RunResult, prepared) -> list:
+    """The voice measures on held-out clips at each validation (none without validation)."""
+    if not settings.schedule.validation or prepared is None:
+        return []
+    from utils.voice.evaluate.during_training import make_callback
+
+    def record(measured) -> None:
+        # Into the history row of the batch that was validated (metrics.csv) and onto the page.
+        control.pending.flush()
+        row = next((row for row in reversed(result.history) if row["step"] == measured.step), None)
+        if row is not None:
+            row.update({name: value for name, value in measured.values.items() if value is not None})
+        if result.watchers.page is not None:
+            result.watchers.page.state.measures.append((measured.step, dict(measured.values)))
+            result.watchers.page.state.recordings_wer = measured.recordings_wer
+
+    result.measures = make_callback(ckpt_dir.parent, ckpt_dir / "voice_config.json", list(prepared.sources),
+                                    list(prepared.source_rates), on_scores=record)
+    return [result.measures]
 
 
 def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: RunResult):
@@ -308,7 +332,7 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
         result.finetune = {"source": settings.finetune, "copied": copied, "skipped": skipped}
     slurm = slurm_environment()
     stop = StopRequest(requeue_signal=slurm.requeue_signal if slurm is not None else None)
-    trainer = _build_trainer(settings, output, _make_callbacks(settings, ckpt_dir, stop, result), progress,
+    trainer = _build_trainer(settings, output, _make_callbacks(settings, ckpt_dir, stop, result, prepared), progress,
                              cluster=slurm)
     last = ckpt_dir / CHECKPOINT_NAME
     start_step = int(load_checkpoint_safely(last).get("global_step", 0)) // 2 if resume else 0

@@ -62,6 +62,9 @@ def resolve_settings(asked: Asked, report, runtime: dict | None = None,
                                           n_clips=len(report.clips), num_speakers=report.num_speakers)
     voice.sample_rate = model.sample_rate
     watch = _resolve_watch(asked.watch, asked.voice.sample_text, schedule, previous)
+    if watch.best_by == "val_wer" and not voice.espeak_voice.lower().startswith("en"):
+        raise BadInput(f"--best-by wer: the recogniser knows English only and this voice is "
+                       f"{voice.espeak_voice!r} — rank by mcd, f0_rmse, voicing_error, duration_error or mel")
     runtime = runtime or {}
     return RunSettings(
         voice=voice,

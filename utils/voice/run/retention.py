@@ -18,28 +18,49 @@ from pathlib import Path
 MONITOR = "val_mel"
 DEFAULT_KEEP_BEST = 1
 BEST_PREFIX = "best"
-# "best-batch=120-val_mel=0.8123.ckpt": the batch (not Lightning's doubled global step) and the loss.
+# --best-by: the metrics a run can rank checkpoints by, lowest best, each with its words for the log.
+# All but val_mel come from utils.voice.evaluate.during_training (medians over held-out clips).
+BEST_BY = {"val_mel": "validation mel loss", "val_mcd": "MCD-DTW (dB)", "val_f0_rmse": "F0 RMSE (cents)",
+           "val_voicing_error": "voicing error", "val_duration_error": "duration error |1 - ratio|",
+           "val_wer": "word error rate"}
+# "best-batch=120-val_mel=0.8123.ckpt": the batch (not Lightning's doubled global step) and the score.
 FILENAME = BEST_PREFIX + "-batch={batch}-" + MONITOR + "={" + MONITOR + ":.4f}"
-_NAME_RE = re.compile(r"best-batch=(\d+)-val_mel=([0-9.eE+-]+|nan|inf)(?:-v\d+)?\.ckpt$")
+_NAME_RE = re.compile(r"best-batch=(\d+)-(val_[a-z0-9_]+)=([0-9.eE+-]+|nan|inf)(?:-v\d+)?\.ckpt$")
 
 
 @dataclass(frozen=True)
 class BestCheckpoint:
     path: Path
     step: int          # batches trained when it was saved
-    val_mel: float
+    val_mel: float     # the score it was ranked by (validation mel loss unless ``metric`` says otherwise)
+    metric: str = MONITOR
+
+
+def filename_for(metric: str) -> str:
+    return BEST_PREFIX + "-batch={batch}-" + metric + "={" + metric + ":.4f}"
+
+
+def check_best_by(value: str | None) -> str:
+    """``--best-by`` as given (with or without ``val_``), or val_mel; ValueError naming the choices."""
+    if value is None:
+        return MONITOR
+    metric = value if value.startswith("val_") else f"val_{value}"
+    if metric not in BEST_BY:
+        raise ValueError(f"--best-by {value}: choose one of {', '.join(m.removeprefix('val_') for m in BEST_BY)}")
+    return metric
 
 
 def parse_best_name(path: Path) -> BestCheckpoint | None:
-    """The step and loss a best-checkpoint file name carries; None for other files."""
+    """The step and score a best-checkpoint file name carries; None for other files."""
     match = _NAME_RE.search(Path(path).name)
     if not match:
         return None
-    return BestCheckpoint(path=Path(path), step=int(match.group(1)), val_mel=float(match.group(2)))
+    return BestCheckpoint(path=Path(path), step=int(match.group(1)), val_mel=float(match.group(3)),
+                          metric=match.group(2))
 
 
 def best_checkpoints(folder: Path) -> list[BestCheckpoint]:
-    """Best checkpoints in ``folder``, lowest validation mel loss first."""
+    """Best checkpoints in ``folder``, lowest score first."""
     found = [parse_best_name(p) for p in Path(folder).glob(f"{BEST_PREFIX}-*.ckpt")]
     return sorted((b for b in found if b is not None), key=lambda b: (b.val_mel, -b.step))
 
@@ -67,8 +88,8 @@ def check_keep_best(value: int | None) -> int:
     return value
 
 
-def make_keep_best(dirpath: Path, keep_best: int = DEFAULT_KEEP_BEST, say=None):
-    """A ModelCheckpoint keeping the ``keep_best`` lowest-``val_mel`` checkpoints in ``dirpath``."""
+def make_keep_best(dirpath: Path, keep_best: int = DEFAULT_KEEP_BEST, say=None, monitor: str = MONITOR):
+    """A ModelCheckpoint keeping the ``keep_best`` lowest-``monitor`` checkpoints in ``dirpath``."""
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -84,7 +105,7 @@ def make_keep_best(dirpath: Path, keep_best: int = DEFAULT_KEEP_BEST, say=None):
             super()._save_checkpoint(trainer, filepath)
             if trainer.is_global_zero and filepath in self.best_k_models:
                 rank = sorted(self.best_k_models.values()).index(self.best_k_models[filepath]) + 1
-                say(describe_checkpoint(Path(filepath), f"val_mel {float(self.current_score):.4f}, "
+                say(describe_checkpoint(Path(filepath), f"{monitor} {float(self.current_score):.4f}, "
                                         f"#{rank} of the best {self.save_top_k}"))
 
         def _remove_checkpoint(self, trainer, filepath):
@@ -97,5 +118,5 @@ def make_keep_best(dirpath: Path, keep_best: int = DEFAULT_KEEP_BEST, say=None):
             best = parse_best_name(Path(self.best_model_path)) if self.best_model_path else None
             return best.step if best else None
 
-    return KeepBest(dirpath=str(dirpath), monitor=MONITOR, mode="min", save_top_k=keep_best, save_last=False,
-                    filename=FILENAME, auto_insert_metric_name=False, save_on_train_epoch_end=False)
+    return KeepBest(dirpath=str(dirpath), monitor=monitor, mode="min", save_top_k=keep_best, save_last=False,
+                    filename=filename_for(monitor), auto_insert_metric_name=False, save_on_train_epoch_end=False)

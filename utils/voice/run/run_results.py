@@ -17,6 +17,7 @@ from utils.voice.console import say
 from utils.voice.run import lightning_run
 from utils.voice.run.disk_space import naming_disk_full
 from utils.voice.run.epoch_estimate import schedule_lines
+from utils.voice.run.retention import BEST_BY
 from utils.voice.run.run_plan import RunPlan
 from utils.voice.run.stop_signals import stopped_message
 from utils.voice.run_config import CHECKPOINT_NAME, CONFIG_NAME
@@ -52,6 +53,8 @@ class RunSummary:
     exported_from: dict[str, Any] | None = None
     stopped_stalled_at: int | None = None       # batch where --stop-when-stalled ended the run
     left_out: list = field(default_factory=list)  # [text, phoneme ids] over --max-phoneme-ids
+    # The voice measures on held-out clips at each validation (utils.voice.evaluate.during_training).
+    voice_measures: dict | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,7 +97,8 @@ def _export_source(plan: RunPlan, result: lightning_run.RunResult, model) -> tup
 
     del model
     gc.collect()
-    say(f"exporting the best checkpoint: batch {best['step']}, validation mel loss {best['val_mel']:.4f}")
+    by = best.get("by", "val_mel")
+    say(f"exporting the best checkpoint: batch {best['step']}, {BEST_BY.get(by, by)} {best[by]:.4f}")
     return load_model(Path(best["checkpoint"]))[0], {"from": "best", **best}
 
 
@@ -165,6 +169,14 @@ def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[d
     return summary
 
 
+def _voice_measures(result: lightning_run.RunResult) -> dict | None:
+    records = result.measures.records if result.measures is not None else []
+    if not records:
+        return None
+    return {"clips": records[-1].clips, "recordings_wer": records[-1].recordings_wer, "held_out": "held_out.json",
+            "validations": [{"step": r.step, "seconds": round(r.seconds, 3), **r.values} for r in records]}
+
+
 def _add_watch_results(summary: RunSummary, result: lightning_run.RunResult, exported: ExportedVoice | None,
                        output: Path) -> None:
     """Best step, stalled stop, left-out clips into the summary; the report page's final rewrite."""
@@ -175,6 +187,7 @@ def _add_watch_results(summary: RunSummary, result: lightning_run.RunResult, exp
     summary.best = best_of(watchers, output / "checkpoints")
     summary.exported_from = exported.source if exported is not None else None
     summary.left_out = [list(item) for item in result.left_out]
+    summary.voice_measures = _voice_measures(result)
     if watchers is not None and watchers.stall is not None:
         summary.stopped_stalled_at = watchers.stall.stopped_at_step
     if watchers is None or watchers.page is None:

@@ -31,8 +31,13 @@ def add_arguments(parser) -> None:
                        help=f"also speak the sample text every N batches (default {samples.DEFAULT_SAMPLE_EVERY}; "
                             "always at each validation) into samples/step-N.wav; 0 = at validations only")
     group.add_argument("--keep-best", type=int, metavar="K",
-                       help=f"keep last.ckpt plus the K best checkpoints by validation mel loss "
+                       help=f"keep last.ckpt plus the K best checkpoints by validation mel loss (or --best-by) "
                             f"(default {retention.DEFAULT_KEEP_BEST})")
+    group.add_argument("--best-by", metavar="MEASURE",
+                       help="rank the kept checkpoints by this validation measure, lowest best: "
+                            + ", ".join(m.removeprefix("val_") for m in retention.BEST_BY)
+                            + " (default mel: piper's validation mel loss; the others are the voice "
+                              "measures on held-out clips, README 'How close is the voice to its speaker')")
     group.add_argument("--export-from", choices=EXPORT_CHOICES,
                        help="export the best checkpoint or the last state (default: best when validation ran)")
     group.add_argument("--stop-when-stalled", type=int, metavar="N",
@@ -66,7 +71,12 @@ def resolve(asked: WatchRequest, sample_text, validation: bool, default_text: st
         flag = "--stop-when-stalled" if stall else "--export-from best"
         raise ValueError(f"{flag} needs validation, which this run does not have (it needs at least 20 clips "
                          "and no demo schedule) — drop the option or train on a larger dataset")
+    best_by = retention.check_best_by(pick("best_by", None))
+    if best_by != retention.MONITOR and not validation:
+        raise ValueError(f"--best-by {best_by.removeprefix('val_')} needs validation, which this run does not have "
+                         "(it needs at least 20 clips and no demo schedule) — drop the option")
     return WatchSettings(
+        best_by=best_by,
         sample_every=every or None,
         sample_texts=texts,
         keep_best=retention.check_keep_best(pick("keep_best", None)),
@@ -90,7 +100,8 @@ def describe_schedule(settings) -> str:
     lines.append(validation_text(trainer, schedule.validation))
     lines.extend(passthrough_lines(trainer, schedule.validation))
     if schedule.validation:
-        lines.append(f"checkpoints: last.ckpt + the best {watch.keep_best} by validation mel loss")
+        lines.append(f"checkpoints: last.ckpt + the best {watch.keep_best} by "
+                     f"{retention.BEST_BY.get(watch.best_by, watch.best_by)}")
     else:
         lines.append("checkpoints: last.ckpt")
     every = watch.sample_every
@@ -145,7 +156,7 @@ def make_watchers(settings, output: Path, last_checkpoint: Path, final_sample=No
     found.oom = stopping.make_oom_guard(last_checkpoint)
     found.callbacks = [found.speaker, found.page, found.oom]
     if settings.schedule.validation:
-        found.keep_best = retention.make_keep_best(ckpt_dir, watch.keep_best, say=say)
+        found.keep_best = retention.make_keep_best(ckpt_dir, watch.keep_best, say=say, monitor=watch.best_by)
         found.callbacks.append(found.keep_best)
         if watch.stop_when_stalled:
             found.stall = stopping.make_stall_stop(watch.stop_when_stalled, say=say)
@@ -154,7 +165,8 @@ def make_watchers(settings, output: Path, last_checkpoint: Path, final_sample=No
 
 
 def best_of(watchers: Watchers | None, ckpt_dir: Path) -> dict | None:
-    """{"step", "val_mel", "checkpoint"} of the best checkpoint on disk (after training)."""
+    """{"step", "val_mel", "checkpoint"} of the best checkpoint on disk (after training); ranked by
+    another --best-by measure: {"step", "by", <that metric>, "checkpoint"}."""
     kept = retention.best_checkpoints(ckpt_dir)
     if watchers is not None and watchers.keep_best is not None and watchers.keep_best.best_model_path:
         chosen = retention.parse_best_name(Path(watchers.keep_best.best_model_path))
@@ -163,6 +175,8 @@ def best_of(watchers: Watchers | None, ckpt_dir: Path) -> dict | None:
     if not kept:
         return None
     best = kept[0]
+    if best.metric != retention.MONITOR:
+        return {"step": best.step, "by": best.metric, best.metric: best.val_mel, "checkpoint": str(best.path)}
     return {"step": best.step, "val_mel": best.val_mel, "checkpoint": str(best.path)}
 
 
