@@ -1,6 +1,7 @@
 """What the voice measures cost at each validation: 8 held-out clips, a medium voice, this machine.
 
     python -m benchmarks.bench_voice_measures [--repeats N] [--clips 8] [--quality medium] [--device cpu|cuda]
+                                              [--threads N]
 
 Times, per validation (all ``--clips`` clips of the bundled sample), the parts of
 ``utils.voice.evaluate.during_training`` and the alternative it avoids:
@@ -43,9 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--quality", default="medium")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's, one per core; on a machine shared with other "
+                             "jobs 1 avoids threads spinning while they wait for a core)")
     args = parser.parse_args(argv)
     import soundfile as sf
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from benchmarks.bench_samples import _config, _model
     from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
@@ -91,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
         costs["export+runtime"] = _timed(export_and_speak, args.repeats)
     audio_s = sum(s.size for s in spoken) / rate
-    print(f"device {device}, torch {torch.__version__}, quality {args.quality} ({rate} Hz), {len(clips)} clips "
-          f"({audio_s:.1f} s synthesised), {args.repeats} repeats")
+    print(f"device {device}, torch {torch.__version__} ({torch.get_num_threads()} threads), quality {args.quality} "
+          f"({rate} Hz), {len(clips)} clips ({audio_s:.1f} s synthesised), {args.repeats} repeats")
     print(f"{'part':16} {'wall s/validation':>18} {'wall s/clip':>12} {'CPU s/validation':>17} {'CPU s/clip':>11}")
     medians = {}
     for part, values in costs.items():
