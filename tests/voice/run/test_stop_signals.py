@@ -53,7 +53,7 @@ def _group_is_gone(pgid: int, timeout: float = 30) -> bool:
 def _stopped_cleanly(proc: subprocess.Popen, output: Path, name: str) -> tuple[int, str]:
     """Exit 1, no traceback, a last line naming the signal and how to continue, a loadable
     last.ckpt holding the batch the summary reports, no temp file, no process left in the group."""
-    _, err = proc.communicate(timeout=600)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, err[-3000:]
     assert "Traceback" not in err and "DataLoader worker" not in err, err[-3000:]
     last_line = err.strip().splitlines()[-1]
@@ -61,6 +61,8 @@ def _stopped_cleanly(proc: subprocess.Popen, output: Path, name: str) -> tuple[i
     summary = json.loads((output / "summary.json").read_text())
     assert summary["interrupted"] == name
     steps = summary["steps"]
+    # the printed summary is headed by what happened
+    assert out.splitlines()[0].startswith(f"STOPPED by {name} after {steps} batches: training of Piper voice")
     assert load_checkpoint_safely(output / "checkpoints" / "last.ckpt")["global_step"] == 2 * steps
     assert not list(output.rglob(TEMP_GLOB))
     assert _group_is_gone(proc.pid), "data-loader workers outlived the run"
