@@ -119,7 +119,9 @@ class SlurmCluster:
             "JobCompType": "jobcomp/none", "AccountingStorageType": "accounting_storage/none",
             "SchedulerParameters": "sched_interval=1", "MessageTimeout": 20,
             # a fresh node must not wait for a reboot or a long health check
-            "SlurmdTimeout": 300, "InactiveLimit": 0, "KillWait": 30, "MinJobAge": 600,
+            "SlurmdTimeout": 300, "InactiveLimit": 0, "MinJobAge": 600,
+            # SIGTERM to SIGKILL on scancel: time for the batch in progress and the save (default 30)
+            "KillWait": 120,
         }
         lines = [f"{key}={value}" for key, value in settings.items()]
         lines += [f"NodeName={NODE} NodeAddr=127.0.0.1 CPUs={self.cpus} "

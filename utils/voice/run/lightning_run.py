@@ -79,7 +79,11 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, re
     # Samples, report page, best-by-val_mel checkpoints (last.ckpt stays RunControl's), stops.
     result.watchers = make_watchers(settings, ckpt_dir.parent, last_path,
                                     final_sample=lambda: result.interrupted is None)
-    return [control, make_stop_callback(stop, control._save, result), *result.watchers.callbacks]
+    # The page notes each batch before RunControl may save (and stop) after it: the page's state
+    # goes into that checkpoint, so a resumed run's page shows the batch too.
+    page = result.watchers.page
+    others = [callback for callback in result.watchers.callbacks if callback is not page]
+    return [page, control, make_stop_callback(stop, control._save, result), *others]
 
 
 def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: RunResult):
