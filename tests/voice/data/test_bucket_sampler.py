@@ -94,6 +94,77 @@ def test_lightning_advances_the_epoch_through_the_loader():
     assert sampler.epoch == 3 and [b.tolist() for b in loader] == sampler.epoch_batches(3)
 
 
+@pytest.mark.parametrize(("n", "batch_size", "world"), [(37, 4, 1), (37, 4, 3), (28, 2, 2)])
+def test_a_sampler_restored_mid_epoch_yields_exactly_the_rest_of_each_ranks_share_in_order(n, batch_size, world):
+    lengths = _spread(n)
+    for rank in range(world):
+        uninterrupted = BucketBatchSampler(lengths, batch_size, seed=5, num_replicas=world, rank=rank)
+        uninterrupted.set_epoch(2)
+        share = list(uninterrupted)
+        for stop_after in (1, len(share) // 2, len(share) - 1):
+            stopped = BucketBatchSampler(lengths, batch_size, seed=5, num_replicas=world, rank=rank)
+            stopped.set_epoch(2)
+            stopped.position = stop_after  # what ResumableLoader counts as batches trained
+            resumed = BucketBatchSampler(lengths, batch_size, seed=5, num_replicas=world, rank=rank)
+            assert resumed.load_state_dict(stopped.state_dict()) is None
+            resumed.set_epoch(2)  # Lightning sets the restored epoch again: that must not restart it
+            assert share[:stop_after] + list(resumed) == share
+            resumed.set_epoch(3)  # the next epoch is whole again
+            assert list(resumed) == uninterrupted.epoch_batches(3)[rank::world]
+
+
+def test_a_state_saved_at_the_end_of_an_epoch_resumes_at_the_start_of_the_next():
+    sampler = BucketBatchSampler(_spread(20), 4, seed=1)
+    sampler.set_epoch(4)
+    sampler.position = len(sampler)
+    resumed = BucketBatchSampler(_spread(20), 4, seed=1)
+    resumed.load_state_dict(sampler.state_dict())
+    assert resumed.epoch == 5 and list(resumed) == sampler.epoch_batches(5)
+
+
+def test_a_changed_plan_restarts_the_saved_epoch_and_says_why():
+    saved = BucketBatchSampler(_spread(20), 4, seed=1)
+    saved.set_epoch(2)
+    saved.position = 3
+    for changed in (BucketBatchSampler(_spread(20), 4, seed=2), BucketBatchSampler(_spread(21), 4, seed=1),
+                    BucketBatchSampler(_spread(20), 4, seed=1, num_replicas=2)):
+        note = changed.load_state_dict(saved.state_dict())
+        assert note and "epoch 2 starts again from its first batch" in note
+        assert changed.epoch == 2 and list(changed) == changed.epoch_batches(2)[::changed.num_replicas]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_loader_counts_the_batches_it_handed_out_and_a_new_loader_continues_after_them(workers):
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+    from lightning.pytorch.utilities.combined_loader import CombinedLoader
+
+    from utils.voice.data.length_batches import resumable_loader_class
+
+    lengths = _spread(30)
+    loader_class = resumable_loader_class()
+
+    def make_loader():
+        sampler = BucketBatchSampler(lengths, 3, seed=9)
+        return loader_class(list(range(30)), batch_sampler=sampler, num_workers=workers)
+
+    first = make_loader()
+    _set_sampler_epoch(first, 1)
+    batches = iter(first)
+    taken = [next(batches).tolist() for _ in range(4)]  # workers have fetched more than these by now
+    state = first.state_dict()
+    assert state["bucket_sampler"]["position"] == 4 and state["bucket_sampler"]["epoch"] == 1
+    del batches
+
+    second = make_loader()
+    # Lightning treats a loader with state_dict/load_state_dict as resumable (no warning) and
+    # restores it from the checkpoint's loop state before iterating it.
+    CombinedLoader(second)._load_state_dicts([state])
+    _set_sampler_epoch(second, 1)
+    rest = [b.tolist() for b in second]
+    assert taken + rest == first.batch_sampler.epoch_batches(1)
+    assert second.state_dict()["bucket_sampler"]["position"] == len(second)
+
+
 def test_refuses_more_devices_than_clips_and_a_rank_outside_the_world():
     with pytest.raises(ValueError, match="use fewer devices or more clips"):
         BucketBatchSampler([100, 200], 2, num_replicas=3, rank=0)

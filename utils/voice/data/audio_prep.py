@@ -163,9 +163,9 @@ def prepare_dataset(report: DatasetReport, cache_dir: str | os.PathLike[str], pr
     jobs = [(clip.audio_path, sample_rate, audio_dir, trim_silence) for clip in clips]
     results = map_clips(_prepare_clip, jobs, workers)
     if progress:
-        from tqdm import tqdm
+        from utils.voice.console import progress_bar
 
-        results = tqdm(results, total=len(clips), desc="Preparing audio", unit="clip", file=sys.stderr)
+        results = progress_bar(results, total=len(clips), desc="Preparing audio", unit="clip")
     multi = report.num_speakers > 1
     for clip, (name, frames, was_converted) in zip(clips, results, strict=True):
         converted += was_converted

@@ -15,6 +15,13 @@ Every clip appears exactly once per epoch (no clip is repeated or dropped to fil
 most one clip), each rank gets a disjoint share and the same number of batches, and the whole
 order is a function of (seed, epoch) alone, so every rank computes the same plan without talking.
 
+Resumable: ``state_dict()`` is (epoch, seed, position: this rank's batches of the epoch already
+trained); after ``load_state_dict`` the sampler yields the rest of that epoch's share, in the
+order the uninterrupted epoch would have had. ``ResumableLoader`` counts the batches the training
+loop took and hands Lightning that state for the checkpoint (a DataLoader with ``state_dict`` and
+``load_state_dict`` is what Lightning's fit loop saves and restores), so a run stopped in the
+middle of an epoch trains each of its remaining clips exactly once after the resume.
+
 Standard library and numpy only; ``length_batches`` wires it into piper's data module.
 """
 
@@ -57,6 +64,7 @@ class BucketBatchSampler:
         batches = math.ceil(len(self.lengths) / batch_size)
         self.num_batches = round_up(batches, num_replicas)
         self.epoch = 0
+        self.position = 0  # this rank's batches of the epoch taken by training (ResumableLoader counts)
 
     @property
     def sampler(self) -> BucketBatchSampler:
@@ -64,7 +72,27 @@ class BucketBatchSampler:
         return self
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        # The same epoch again is a resume of it (Lightning sets it after restoring the state).
+        if int(epoch) != self.epoch:
+            self.epoch, self.position = int(epoch), 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "seed": self.seed, "position": self.position,
+                "num_replicas": self.num_replicas, "clips": len(self.lengths), "batch_size": self.batch_size}
+
+    def load_state_dict(self, state: dict) -> str | None:
+        """Continue the saved epoch where it stopped; returns why not when the plan changed (the
+        epoch then starts from its beginning, as a sampler without a state would)."""
+        epoch, position = int(state["epoch"]), int(state["position"])
+        saved = (state.get("seed"), state.get("num_replicas"), state.get("clips"), state.get("batch_size"))
+        if saved != (self.seed, self.num_replicas, len(self.lengths), self.batch_size):
+            self.epoch, self.position = epoch, 0
+            return ("the batch plan changed since the checkpoint (seed, devices, clips or batch size): "
+                    f"epoch {epoch} starts again from its first batch")
+        if position >= len(self):  # saved at the epoch's end: the next one starts from its beginning
+            epoch, position = epoch + 1, 0
+        self.epoch, self.position = epoch, position
+        return None
 
     def epoch_batches(self, epoch: int | None = None) -> list[list[int]]:
         """Every rank's batches of ``epoch`` (default: the current one), in the order they run."""
@@ -85,7 +113,8 @@ class BucketBatchSampler:
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.epoch_batches()[self.rank::self.num_replicas]
+        """This rank's batches of the epoch from ``position`` on (all of them in a new epoch)."""
+        yield from self.epoch_batches()[self.rank::self.num_replicas][self.position:]
 
     def __len__(self) -> int:
         return self.num_batches // self.num_replicas

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,10 +93,9 @@ def measure_clips(clips: list[Clip], cache_dir: Path | None, progress: bool = Fa
     with ThreadPoolExecutor(workers) as pool:
         results = pool.map(lambda clip: measure_file(clip.audio_path, cache_dir, save), clips)
         if progress and clips:
-            from tqdm import tqdm
+            from utils.voice.console import progress_bar
 
-            results = tqdm(results, total=len(clips), desc="Checking content", unit="clip",
-                           file=sys.stderr, leave=False)
+            results = progress_bar(results, total=len(clips), desc="Checking content", unit="clip", leave=False)
         return list(results)
 
 

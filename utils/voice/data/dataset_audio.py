@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -236,7 +235,7 @@ def _rel(path: Path, root: Path) -> str:
 def _progress(items: list, enabled: bool, desc: str):
     if not enabled or not items:
         return items
-    from tqdm import tqdm
+    from utils.voice.console import progress_bar
 
-    return tqdm(items, desc=desc, unit="clip", file=sys.stderr, leave=False)
+    return progress_bar(items, desc=desc, unit="clip", leave=False)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,9 +194,9 @@ def prepare_features(dm, workers: int | None = None, progress: bool = True) -> i
         return 0
     results = map_clips(_prepare_clip, clips, workers, initializer=_start, initargs=(settings,))
     if progress:
-        from tqdm import tqdm
+        from utils.voice.console import progress_bar
 
-        results = tqdm(results, total=len(clips), desc="phonemes + spectrograms", unit="clip", file=sys.stderr)
+        results = progress_bar(results, total=len(clips), desc="phonemes + spectrograms", unit="clip")
     for _ in results:
         pass
     return len(clips)

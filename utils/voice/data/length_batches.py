@@ -50,6 +50,34 @@ def spectrogram_lengths(subset) -> list[int]:
             for i in subset.indices]
 
 
+def resumable_loader_class():
+    """``ResumableLoader``: a DataLoader over a ``BucketBatchSampler`` that Lightning can checkpoint.
+
+    It counts the batches it hands to the training loop (Lightning fetches no batch ahead when the
+    loader has a length, so a batch handed out is the batch in progress) into the sampler's
+    ``position``; ``state_dict``/``load_state_dict`` carry the sampler's state through
+    ``last.ckpt`` (Lightning's fit loop saves them under ``loops.fit_loop.state_dict.combined_loader``
+    and restores them before the resumed epoch's first batch)."""
+    from torch.utils.data import DataLoader
+
+    class ResumableLoader(DataLoader):
+        def __iter__(self):
+            sampler = self.batch_sampler
+            for batch in super().__iter__():
+                sampler.position += 1
+                yield batch
+
+        def state_dict(self) -> dict:
+            return {"bucket_sampler": self.batch_sampler.state_dict()}
+
+        def load_state_dict(self, state: dict) -> None:
+            note = self.batch_sampler.load_state_dict(state["bucket_sampler"])
+            if note:
+                say(note)
+
+    return ResumableLoader
+
+
 @dataclass(frozen=True)
 class LoaderPlan:
     batches: int              # on this rank, per epoch
@@ -67,7 +95,6 @@ def bucketed_train_loader(datamodule, seed: int, rank: int = 0, world_size: int 
 
     Returns (loader, plan); prints the plan's padding line once (main process)."""
     from piper.train.vits.dataset import UtteranceCollate
-    from torch.utils.data import DataLoader
 
     lengths = spectrogram_lengths(datamodule.train_dataset)
     sampler = BucketBatchSampler(lengths, datamodule.batch_size, seed=seed, num_replicas=world_size, rank=rank)
@@ -82,6 +109,6 @@ def bucketed_train_loader(datamodule, seed: int, rank: int = 0, world_size: int 
     kwargs = {}
     if datamodule.num_workers > 0:  # as piper's loader: these are only valid with workers
         kwargs.update(persistent_workers=True, prefetch_factor=4)
-    loader = DataLoader(datamodule.train_dataset, batch_sampler=sampler, collate_fn=collate,
+    loader = resumable_loader_class()(datamodule.train_dataset, batch_sampler=sampler, collate_fn=collate,
                         num_workers=datamodule.num_workers, pin_memory=True, **kwargs)
     return loader, plan

@@ -87,8 +87,11 @@ def summary_text(summary: dict) -> str:
     voice, data, dev = s["voice"], s["dataset"], s["device"]
     last = s.get("final_losses") or {}
     losses = ", ".join(f"{k} {v:.3g}" for k, v in last.items()) or "none logged"
+    # The first line says what happened: a stopped run is not a trained voice.
+    headline = (f"STOPPED by {s['interrupted']} after {s['steps']} batches: training of Piper voice"
+                if s.get("interrupted") else "Trained Piper voice")
     lines = [
-        f"Trained Piper voice '{voice['voice_name']}' (quality {voice['quality']}, "
+        f"{headline} '{voice['voice_name']}' (quality {voice['quality']}, "
         f"{voice['sample_rate']} Hz, espeak-ng voice {voice['espeak_voice']})",
         f"  data:      {data['clips']} clips, {data['seconds']:.1f} s, {data['layout']} at {data['path']}"
         + (" (bundled sample, demo schedule)" if data["demo"] else ""),

@@ -51,6 +51,7 @@ class PageState:
     total_steps: int | None = None
     steps_this_run: int = 0
     elapsed_s: float = 0.0               # training wall time of this run so far
+    elapsed_before_s: float = 0.0        # of the runs this one resumed (restored from the checkpoint)
     running: bool = True
     status: str = "training"
     train_mel: list[tuple[int, float]] = field(default_factory=list)
@@ -195,7 +196,11 @@ def _progress_html(state: PageState) -> str:
         parts.append(f"<p>batch {state.step} of {state.total_steps}")
     else:
         parts.append(f"<p>batch {state.step}")
-    parts.append(f", {format_duration(state.elapsed_s)} of training this run")
+    if state.elapsed_before_s > 0:
+        parts.append(f", {format_duration(state.elapsed_before_s + state.elapsed_s)} of training "
+                     f"({format_duration(state.elapsed_s)} this run)")
+    else:
+        parts.append(f", {format_duration(state.elapsed_s)} of training this run")
     left = state.seconds_left()
     if left is not None:
         parts.append(f", about {format_duration(left)} left")
@@ -308,6 +313,18 @@ def make_callback(output: Path, state: PageState, schedule: dict | None = None, 
             if trainer.is_global_zero:
                 state.running, state.status = False, "training finished"
                 self.rewrite()
+
+        # The curves and training time of the runs before a resume travel in every checkpoint,
+        # so the page of a resumed (or requeued) run still shows the whole run.
+        def state_dict(self):
+            state.settle()
+            return {"train_mel": list(state.train_mel), "val_mel": list(state.val_mel),
+                    "elapsed_s": state.elapsed_before_s + state.elapsed_s}
+
+        def load_state_dict(self, state_dict):
+            state.train_mel[:0] = [tuple(point) for point in state_dict.get("train_mel", [])]
+            state.val_mel[:0] = [tuple(point) for point in state_dict.get("val_mel", [])]
+            state.elapsed_before_s = float(state_dict.get("elapsed_s", 0.0))
 
         def rewrite(self):
             state.updated = ""

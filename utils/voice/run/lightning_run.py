@@ -47,7 +47,9 @@ def quiet_known_noise() -> None:
     for message in (r".*weight_norm.* is deprecated", r".*pin_memory.*no accelerator",
                     r".*LeafSpec.*deprecated", r"Constant folding", r".*does not have many workers",
                     r"Converting a tensor to a Python boolean",
-                    r"Checkpoint directory .* exists and is not empty"):  # voice_config.json lives there
+                    r"Checkpoint directory .* exists and is not empty",  # voice_config.json lives there
+                    # on a machine with Slurm installed, a run outside a job (a login node, a test)
+                    r"The `srun` command is available on your system but is not used"):
         warnings.filterwarnings("ignore", message=message)
 
 
@@ -78,9 +80,14 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, re
     # Samples, report page, best-by-val_mel checkpoints (last.ckpt stays RunControl's), stops.
     result.watchers = make_watchers(settings, ckpt_dir.parent, last_path,
                                     final_sample=lambda: result.interrupted is None)
-    # Before the watchers: the report page and checkpoint ranking see this validation's measures.
+    # The measures first: the report page and checkpoint ranking see this validation's measures.
+    # Then the page notes each batch before RunControl may save (and stop) after it: the page's
+    # state goes into that checkpoint, so a resumed run's page shows the batch too.
     measures = _voice_measures(settings, ckpt_dir, control, result, prepared)
-    return [control, make_stop_callback(stop, control._save, result), *measures, *result.watchers.callbacks]
+    page = result.watchers.page
+    others = [callback for callback in result.watchers.callbacks if callback is not page]
+    first = [page] if page is not None else []
+    return [*measures, *first, control, make_stop_callback(stop, control._save, result), *others]
 
 
 def _voice_measures(settings: RunSettings, ckpt_dir: Path, control, result: RunResult, prepared) -> list:
@@ -247,10 +254,10 @@ class _CacheProgress:
     def __enter__(self):
         if self._count() >= self.total or is_worker_process():
             return self
-        from tqdm.auto import tqdm
+        from utils.voice.console import progress_bar
 
         def watch():
-            with tqdm(total=self.total, desc=self.desc, unit="clip", file=sys.stderr) as bar:
+            with progress_bar(total=self.total, desc=self.desc, unit="clip") as bar:
                 while not self._done.wait(0.2):
                     bar.update(self._count() - bar.n)
                 bar.update(self._count() - bar.n)
@@ -295,17 +302,40 @@ def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progres
     # The length-batch sampler gives each rank its share itself (Lightning's DistributedSampler
     # cannot wrap a batch sampler); under DDP validation then runs in full on every rank.
     trainer_kwargs["use_distributed_sampler"] = False
+    progress = progress and not is_worker_process()
+    bar = progress and sys.stderr.isatty()  # a file or a Slurm log gets plain lines instead
     return pl.Trainer(
         default_root_dir=output,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *([_plain_training_progress()] if progress and not bar else [])],
         plugins=[make_checkpoint_io(), *([cluster] if cluster is not None else [])],
         logger=TensorBoardLogger(save_dir=output, name="logs", version="", default_hp_metric=False),
         enable_checkpointing=settings.schedule.validation,
-        enable_progress_bar=progress and not is_worker_process(),
+        enable_progress_bar=bar,
         enable_model_summary=False,
         log_every_n_steps=_log_every(settings),
         **trainer_kwargs,
     )
+
+
+def _plain_training_progress():
+    """Lightning's bar for output that is not a terminal: a plain line every 30 s."""
+    import lightning.pytorch as pl
+
+    from utils.voice.console import PLAIN_PROGRESS_EVERY_S
+
+    class PlainTrainingProgress(pl.Callback):
+        _last = time.monotonic()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if time.monotonic() - self._last < PLAIN_PROGRESS_EVERY_S:
+                return
+            self._last = time.monotonic()
+            loss = trainer.callback_metrics.get("train_mel")
+            mel = f", train mel L1 {float(loss):.3f}" if loss is not None else ""
+            print(f"Epoch {trainer.current_epoch}: batch {batch_idx + 1}/{trainer.num_training_batches} of the "
+                  f"epoch, {trainer.global_step // 2} batches in all{mel}", file=sys.stderr, flush=True)
+
+    return PlainTrainingProgress()
 
 
 def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path, resume: bool = False,
