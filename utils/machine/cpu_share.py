@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 
@@ -106,3 +107,17 @@ def describe(root: Path = Path("/")) -> str:
     mask, quota = affinity_cpus(), cgroup_quota(root)
     text = f"{usable_cpus(root)} of {os.cpu_count() or 1} CPUs (affinity mask {mask}"
     return text + (f", cgroup quota {quota:g})" if quota is not None else ", no cgroup quota)")
+
+
+def prefer_passive_waiting(environ: dict | None = None) -> bool:
+    """``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy; True if it will take effect.
+
+    OpenMP threads spin between torch's parallel regions by default. Beside other busy processes
+    that spinning takes the cores from the thread with work: under load a conv step ran 1.3-2.7
+    it/s spinning and 16-21 it/s passive (benchmarks/bench_threads.py measures training steps).
+    OpenMP reads the variable when torch loads it, so this must run before ``import torch``."""
+    environ = os.environ if environ is None else environ
+    if "OMP_WAIT_POLICY" in environ:
+        return False
+    environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return "torch" not in sys.modules
