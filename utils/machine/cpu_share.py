@@ -113,8 +113,9 @@ def prefer_passive_waiting(environ: dict | None = None) -> bool:
     """``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy; True if it will take effect.
 
     OpenMP threads spin between torch's parallel regions by default. Beside other busy processes
-    that spinning takes the cores from the thread with work: under load a conv step ran 1.3-2.7
-    it/s spinning and 16-21 it/s passive (benchmarks/bench_threads.py measures training steps).
+    that spinning takes the cores from the thread with work: at load average 10-13 on 2 cores an
+    x_low training step ran 2.8x as fast passive, on a quarter of the CPU seconds
+    (benchmarks/results/issue-24-precision-threads.md; benchmarks/bench_threads.py measures it).
     OpenMP reads the variable when torch loads it, so this must run before ``import torch``."""
     environ = os.environ if environ is None else environ
     if "OMP_WAIT_POLICY" in environ:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import statistics
 import time
 
@@ -89,6 +90,9 @@ def measure(hw: Hardware, accelerator: str, rounds: int = 2, steps: int = 2, pro
             loss = result["losses"].get("loss_g", math.nan)
             loss_g[precision] = loss if result["finite"] else math.nan
     steps_per_s = {p: 1.0 / statistics.median(t) for p, t in times.items()}
+    # Other busy processes distort the ratio (at load 10 on 2 cores bf16 timed 0.54x of fp32, on a
+    # quiet machine 1.3x): the record keeps the load so a reader can judge it; --remeasure redoes it.
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     choice, rejected = pick(steps_per_s, loss_g)
     return device_key(hw, accelerator) | {
         "measured_on": datetime.date.today().isoformat(),
@@ -98,6 +102,7 @@ def measure(hw: Hardware, accelerator: str, rounds: int = 2, steps: int = 2, pro
         "choice": choice,
         "rejected": rejected,
         "seconds": round(time.perf_counter() - started, 1),
+        "load_average": round(load, 2) if load is not None else None,
     }
 
 
