@@ -175,3 +175,10 @@ def test_the_probe_keeps_only_a_faster_precision_that_trains_like_fp32(rates, lo
     choice, rejected = precision_probe.pick(rates, loss_g)
     assert choice == expected
     assert (why is None and rejected == {}) or why in rejected["bf16-mixed"]
+
+
+def test_a_measurement_taken_on_a_busy_machine_is_not_used():
+    hw = fake_cpu(CPUINFO_ZEN4)
+    busy = measurement(hw, {"32-true": 0.087, "bf16-mixed": 0.047}) | {"busy": True, "load_average": 10.2}
+    choice = choose(hw, measured=busy)
+    assert choice.precision == "bf16-mixed" and "not measured" in choice.reason

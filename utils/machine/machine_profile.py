@@ -139,9 +139,9 @@ def format_summary(profile: dict, path: Path, written: bool) -> str:
         load = measured.get("load_average")
         lines.append(f"measured   steps/s {rates} ({measured['model']}, {measured['measured_on']}, "
                      f"{measured['seconds']:.0f} s" + (f", load average {load:.1f})" if load is not None else ")"))
-        if load is not None and load > (profile["hardware"].get("cpu_count") or 1):
-            lines.append("warning    the machine was busy while timing: the choice may be wrong; "
-                         "`python -m tasks.postinstall --remeasure` when it is quiet")
+        if measured.get("busy"):
+            lines.append("warning    the machine was busy while timing, so the measurement is not used (the "
+                         "CPU flags decide); the next postinstall or `pixi run verify` times again")
     lines += [f"warning    {w}" for w in pol["warnings"]]
     lines.append(f"profile    {path} ({'written' if written else 'unchanged'})")
     return "\n".join(lines)

@@ -26,6 +26,7 @@ PROBE_BATCH = dict(batch_size=2, seconds=1.0)
 REFERENCE = "32-true"
 MIN_GAIN = 1.05     # a candidate must beat 32-true by this much: smaller gaps are within the noise
 LOSS_TOLERANCE = 0.05  # relative difference of loss_g from 32-true's after the same steps and seed
+BUSY_LOAD_PER_CPU = 2.0  # a load average above this many per CPU: other work distorts the timing
 
 
 def candidates(hw: Hardware, accelerator: str) -> tuple[str, ...]:
@@ -44,7 +45,9 @@ def device_key(hw: Hardware, accelerator: str) -> dict:
 
 
 def matches(record: dict | None, hw: Hardware, accelerator: str) -> bool:
-    return bool(record) and all(record.get(k) == v for k, v in device_key(hw, accelerator).items())
+    """Whether ``record`` was timed on this device with this torch, on a machine that was not busy."""
+    return (bool(record) and not record.get("busy")
+            and all(record.get(k) == v for k, v in device_key(hw, accelerator).items()))
 
 
 def pick(steps_per_s: dict[str, float], loss_g: dict[str, float]) -> tuple[str, dict[str, str]]:
@@ -91,7 +94,8 @@ def measure(hw: Hardware, accelerator: str, rounds: int = 2, steps: int = 2, pro
             loss_g[precision] = loss if result["finite"] else math.nan
     steps_per_s = {p: 1.0 / statistics.median(t) for p, t in times.items()}
     # Other busy processes distort the ratio (at load 10 on 2 cores bf16 timed 0.54x of fp32, on a
-    # quiet machine 1.3x): the record keeps the load so a reader can judge it; --remeasure redoes it.
+    # quiet machine 1.3x): a busy record is kept for the reader but not used, and the next
+    # postinstall or verify times again.
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     choice, rejected = pick(steps_per_s, loss_g)
     return device_key(hw, accelerator) | {
@@ -103,6 +107,7 @@ def measure(hw: Hardware, accelerator: str, rounds: int = 2, steps: int = 2, pro
         "rejected": rejected,
         "seconds": round(time.perf_counter() - started, 1),
         "load_average": round(load, 2) if load is not None else None,
+        "busy": load is not None and load > BUSY_LOAD_PER_CPU * (os.cpu_count() or 1),
     }
 
 
