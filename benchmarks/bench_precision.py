@@ -8,7 +8,8 @@ what the precision policy picks here, measured or by the CPU flags), alternating
 first. Every run starts with an empty feature cache, so both pay the same preparation.
 
 Prints, per run and as medians: training seconds (the run's own ``train`` phase), whole-run
-wall seconds and the last validation mel loss; then the paired ratios compared/32-true and the
+wall seconds and the validation mel loss (the last in metrics.csv, else the best in summary.json);
+then the paired ratios compared/32-true and the
 mel loss difference. Over 3 % worse mel loss means the choice is wrong for this device. The
 load average is printed at the start and the end: on a shared machine, read the ratios only
 next to it.
