@@ -17,6 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = {
     "train": "benchmarks.bench_train",  # demo run end to end, and step throughput vs plain piper.train
+    "precision": "benchmarks.bench_precision",  # 32-true vs the chosen precision: time and val mel loss
+    "threads": "benchmarks.bench_threads",  # under competing load: default vs passive OpenMP vs one thread
     "verify": "benchmarks.bench_verify",  # verify --quick and full verify
     "monotonic-align": "benchmarks.bench_monotonic_align",  # the alignment kernel vs brute force
     "footprint": "benchmarks.bench_footprint",  # download sizes from pixi.lock

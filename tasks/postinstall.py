@@ -1,8 +1,13 @@
-"""After installing an environment: check the alignment kernel, probe the hardware, record a profile.
+"""After an install: check the alignment kernel, probe the hardware, time the precisions, record a profile.
 
     pixi run postinstall                 # cached by pixi; other tasks depend on it
-    python -m tasks.postinstall [--output PATH]
+    python -m tasks.postinstall [--output PATH] [--remeasure | --no-measure]
 
+Where the device may train well in more than one precision (a CPU with AVX512-BF16/AMX: 32-true
+and bf16-mixed; a CUDA 7.x card: 32-true and 16-mixed), a few real training steps in each
+(under 30 s) pick the fastest whose losses match 32-true's; training then uses that choice and
+says why. The measurement is kept while the device and torch stay the same (--remeasure takes a
+new one; --no-measure leaves the choice to the CPU flags, e.g. in an image built on another machine).
 Safe with no GPU, safe to run twice or concurrently (the profile changes only when its content
 does, by atomic replace). The profile goes to .pixi/coaxial-profile-<env>.json under pixi, else
 to the user cache dir.
@@ -17,8 +22,16 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    from utils.machine.cpu_share import prefer_passive_waiting
+
+    prefer_passive_waiting()  # time the precisions as training runs them: before torch loads OpenMP
     parser = argparse.ArgumentParser(prog="python -m tasks.postinstall", description=__doc__.split("\n")[0])
     parser.add_argument("--output", type=Path, default=None, help="profile path (default: see above)")
+    measuring = parser.add_mutually_exclusive_group()
+    measuring.add_argument("--remeasure", action="store_true",
+                           help="time the precisions again even if this device and torch were measured")
+    measuring.add_argument("--no-measure", action="store_true",
+                           help="do not time the precisions (the CPU flags and the GPU generation decide)")
     args = parser.parse_args(argv)
     if args.output is not None and args.output.is_dir():
         print(f"error: --output {args.output} is a directory; give a file path", file=sys.stderr)
@@ -29,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
 
     path = args.output or machine_profile.default_profile_path()
     print("postinstall: probing hardware and warming the alignment kernel ...", file=sys.stderr, flush=True)
+    def progress(step: str) -> None:
+        print(f"postinstall: timing precisions, {step} ...", file=sys.stderr, flush=True)
+
     try:
-        profile = machine_profile.build_profile()
+        profile = machine_profile.build_profile(machine_profile.read_profile(path), measure=not args.no_measure,
+                                                remeasure=args.remeasure, progress=progress)
     except PiperCompatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -118,3 +118,11 @@ def test_user_precision_override_is_honoured(monkeypatch, restore_torch_flags):
 def test_bad_override_raises_policy_error_naming_the_choices():
     with pytest.raises(PolicyError, match="use one of"):
         patch_lightning.apply_runtime_patches(precision="half")
+
+
+def test_torch_threads_never_exceed_the_cpu_share(restore_torch_flags):
+    from utils.machine import cpu_share
+
+    result = patch_lightning.apply_runtime_patches(piper=False)
+    assert 1 <= result["threads"]["torch_threads"] == torch.get_num_threads() <= cpu_share.usable_cpus()
+    assert "CPUs (affinity mask" in result["threads"]["share"]

@@ -112,3 +112,13 @@ def test_history_round_trips_and_a_resume_keeps_the_rows_before_its_checkpoint(t
     merged = merge_resumed(read_history(path), again, resumed_from_step=6)
     assert [r["step"] for r in merged] == list(range(1, 10))
     assert merged[6]["loss_g"] == 1.0
+
+
+def test_default_loader_workers_follow_the_cpu_share_and_an_explicit_count_wins(three_clips, monkeypatch):
+    from utils.machine import cpu_share
+
+    # FAKE share: a Slurm/docker quota of one CPU, which this machine's cgroup does not set.
+    monkeypatch.setattr(cpu_share, "usable_cpus", lambda *a, **k: 1)
+    assert settings_for(three_clips, dataset=str(three_clips.path)).schedule.num_workers == 1
+    assert settings_for(three_clips, dataset=str(three_clips.path), num_workers=2).schedule.num_workers == 2
+    assert settings_for(validate_dataset(SAMPLE_DATASET)).schedule.num_workers == 0  # the demo loads in-process

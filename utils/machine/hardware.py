@@ -12,6 +12,29 @@ import platform
 import shutil
 import subprocess
 
+# x86: AVX512-BF16 (AMD Zen 4+, Intel Cooper Lake), AMX (Intel Sapphire Rapids+); Arm: FEAT_BF16.
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_fp16", "bf16", "asimd")
+
+
+def cpu_features(cpuinfo: str | None = None) -> tuple[str | None, tuple[str, ...]]:
+    """(model name, flags of interest) from /proc/cpuinfo text; (None, ()) where there is none."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return platform.processor() or None, ()
+    model, flags = None, set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "hardware") and model is None:
+            model = value.strip()
+        elif key in ("flags", "features") and not flags:
+            flags = set(value.split())
+    return model, tuple(f for f in CPU_FLAGS_OF_INTEREST if f in flags)
+
 
 @dataclasses.dataclass(frozen=True)
 class Hardware:
@@ -29,6 +52,13 @@ class Hardware:
     machine: str
     system: str
     cpu_count: int
+    cpu_model: str | None = None  # /proc/cpuinfo "model name"; keys a recorded precision measurement
+    cpu_flags: tuple[str, ...] = ()  # the flags of CPU_FLAGS_OF_INTEREST this CPU reports
+
+    @property
+    def cpu_bf16(self) -> bool:
+        """Whether the CPU computes bf16 natively (AVX512-BF16, AMX-BF16, or Arm's BF16 extension)."""
+        return any(flag in self.cpu_flags for flag in CPU_BF16_FLAGS)
 
     @property
     def sm(self) -> str | None:
@@ -37,6 +67,7 @@ class Hardware:
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["sm"] = self.sm
+        d["cpu_bf16"] = self.cpu_bf16
         return d
 
 
@@ -72,6 +103,7 @@ def probe() -> Hardware:
         arch = ()
     mps_backend = getattr(torch.backends, "mps", None)
     mps = bool(mps_backend is not None and mps_backend.is_available())
+    cpu_model, cpu_flags = cpu_features()
     return Hardware(
         torch_version=torch.__version__,
         torch_cuda_version=torch.version.cuda,
@@ -85,6 +117,8 @@ def probe() -> Hardware:
         machine=platform.machine(),
         system=platform.system(),
         cpu_count=os.cpu_count() or 1,
+        cpu_model=cpu_model,
+        cpu_flags=cpu_flags,
     )
 
 

@@ -9,8 +9,15 @@ Policy (user overrides always win):
 - MPS (Apple): ``32-true``. Not measured by this project (no Apple GPU on our machines); bf16
   autocast on MPS depends on the macOS version and fp16 GAN training needs a scaler, so the
   choice that is correct everywhere wins until someone measures otherwise.
-- CPU: ``32-true``. bf16-mixed measured ~10x slower than fp32 on an AVX2 CPU without
-  AVX512-BF16/AMX (see the project's findings).
+- CPU: ``bf16-mixed`` where the CPU computes bf16 natively (AVX512-BF16 on AMD Zen 4+ and Intel
+  Cooper Lake, AMX on Intel Sapphire Rapids+: 1.3x the training speed of fp32 on our Zen 4),
+  else ``32-true`` (bf16-mixed measured ~10x slower than fp32 on an AVX2-only CPU).
+
+A rule cannot know every device: where ``utils.machine.precision_probe`` timed the candidates on
+this device with this torch (``pixi run postinstall`` records it in the machine profile), the
+measured choice wins over the rule, and the reason says so with its figures and date. An
+explicit precision is warned about only where it measured slower than the choice (or, never
+measured, where the rule knows it to be slow).
 
 A CUDA device whose architecture is not in the torch build's arch list (an sm_120 card with a
 torch built for CUDA < 12.8) cannot run a single kernel. Auto mode then falls back to the CPU
@@ -22,11 +29,14 @@ from __future__ import annotations
 import dataclasses
 
 from utils.errors import UserError
+from utils.machine import precision_probe
 from utils.machine.hardware import Hardware, arch_supported
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 PRECISIONS = ("32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true",
               "64-true", "64")
+# Lightning's short spellings of the same precisions.
+ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed", "64": "64-true"}
 CUDA_ARCH_REMEDY = (
     "install the cuda12 environment (`pixi install -e cuda12`: a torch built with CUDA >= 12.8, "
     "which has sm_120 kernels) or pass --accelerator cpu"
@@ -52,7 +62,10 @@ class Choice:
         return dataclasses.asdict(self) | {"warnings": list(self.warnings)}
 
 
-def _default_precision(hw: Hardware, accelerator: str) -> tuple[str, str]:
+def _default_precision(hw: Hardware, accelerator: str, measured: dict | None) -> tuple[str, str]:
+    if precision_probe.matches(measured, hw, accelerator):
+        choice, _, why = precision_probe.describe(measured).partition(": ")
+        return choice, why
     if accelerator == "cuda":
         major, minor = hw.capability or (0, 0)
         cap = f"capability {major}.{minor} ({hw.device_name or 'CUDA device'})"
@@ -63,11 +76,41 @@ def _default_precision(hw: Hardware, accelerator: str) -> tuple[str, str]:
         return "32-true", f"{cap} < 7.0 has no tensor cores"
     if accelerator == "mps":
         return "32-true", "Apple MPS: mixed precision not measured by this project; fp32 is the safe choice"
-    return "32-true", "CPU: bf16 autocast measured ~10x slower than fp32 on CPUs without AMX/AVX512-BF16"
+    if hw.cpu_bf16:
+        flags = "/".join(f for f in hw.cpu_flags if "bf16" in f)
+        return "bf16-mixed", (f"the CPU computes bf16 natively ({flags}); not measured on this machine yet "
+                              "(`pixi run postinstall` times it)")
+    return "32-true", "CPU without AVX512-BF16/AMX: bf16 autocast measured ~10x slower than fp32 there"
 
 
-def choose(hw: Hardware, accelerator: str | None = None, precision: str | None = None) -> Choice:
-    """Pick accelerator, devices and precision; ``accelerator``/``precision`` override the policy."""
+def _override_warnings(hw: Hardware, acc: str, prec: str, measured: dict | None) -> list[str]:
+    """Warn about an explicit precision only where it measured slower, or where the rule knows it is."""
+    prec = ALIASES.get(prec, prec)
+    if precision_probe.matches(measured, hw, acc):
+        when = measured["measured_on"]
+        if prec in measured.get("rejected", {}):
+            return [f"precision {prec} was passed over on this device: {measured['rejected'][prec]} ({when})"]
+        ratio = precision_probe.speed_ratio(measured, prec)
+        if ratio is not None and ratio < 1.0:
+            return [f"precision {prec} measured {ratio:.2f}x the steps/s of {measured['choice']} on this "
+                    f"device ({when})"]
+        if ratio is not None:
+            return []
+    if acc == "cpu" and prec.startswith("bf16") and not hw.cpu_bf16:
+        return [f"precision {prec} on a CPU without AVX512-BF16/AMX is usually much slower than 32-true"]
+    if acc == "cpu" and prec.startswith("16"):
+        return [f"precision {prec} on CPU is usually much slower than 32-true"]
+    if acc == "cuda" and prec.startswith("bf16") and (hw.capability or (0, 0))[0] < 8:
+        return [f"precision {prec} on capability {hw.capability} (< 8.0) is emulated and slow"]
+    return []
+
+
+def choose(hw: Hardware, accelerator: str | None = None, precision: str | None = None,
+           measured: dict | None = None) -> Choice:
+    """Pick accelerator, devices and precision; ``accelerator``/``precision`` override the policy.
+
+    ``measured``: the machine profile's precision measurement (``precision_probe.measure``); used
+    only when it was taken on this device with this torch."""
     requested = (accelerator or "auto").lower()
     if requested not in ACCELERATORS:
         raise PolicyError(f"unknown accelerator {accelerator!r}; use one of {', '.join(ACCELERATORS)}")
@@ -109,13 +152,10 @@ def choose(hw: Hardware, accelerator: str | None = None, precision: str | None =
             warnings.append(f"nvidia-smi sees {', '.join(hw.nvidia_smi_gpus)} but this torch "
                             f"({hw.torch_version}) has no CUDA; install the cuda12 environment")
 
-    auto_prec, prec_why = _default_precision(hw, acc)
+    auto_prec, prec_why = _default_precision(hw, acc, measured)
     if precision is not None:
         prec, prec_why = str(precision), "requested"
-        if acc == "cpu" and prec.startswith(("16", "bf16")):
-            warnings.append(f"precision {prec} on CPU is usually much slower than 32-true")
-        if acc == "cuda" and prec.startswith("bf16") and (hw.capability or (0, 0))[0] < 8:
-            warnings.append(f"precision {prec} on capability {hw.capability} (< 8.0) is emulated and slow")
+        warnings += _override_warnings(hw, acc, prec, measured)
     else:
         prec = auto_prec
     tf32 = acc == "cuda" and (hw.capability or (0, 0))[0] >= 8

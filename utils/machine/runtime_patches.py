@@ -7,7 +7,20 @@ the old patcher did) has no effect on training.
 
 from __future__ import annotations
 
-from utils.machine import hardware, piper_compat, precision_policy, step_patches
+from utils.machine import cpu_share, hardware, machine_profile, piper_compat, precision_policy, step_patches
+
+
+def fit_threads_to_share() -> dict:
+    """Torch's intra-op threads: no more than the CPUs this process may use (mask and cgroup quota).
+
+    torch starts one thread per core it sees; under a quota of fewer CPUs (Slurm, docker --cpus)
+    those threads spin and wait on each other, each throttled every period."""
+    import torch
+
+    share = cpu_share.usable_cpus()
+    if torch.get_num_threads() > share:
+        torch.set_num_threads(share)
+    return {"torch_threads": torch.get_num_threads(), "share": cpu_share.describe()}
 
 
 def _set_torch_flags(choice: precision_policy.Choice) -> dict:
@@ -42,16 +55,19 @@ def _set_torch_flags(choice: precision_policy.Choice) -> dict:
 
 
 def apply_runtime_patches(accelerator: str | None = None, precision: str | None = None,
-                          piper: bool = True) -> dict:
+                          piper: bool = True, measured: dict | None = None) -> dict:
     """Choose device and precision, set this process's torch flags, install piper's compat patches.
 
     Idempotent. ``accelerator``/``precision`` (Lightning strings) override the policy; bad values
-    raise ``precision_policy.PolicyError`` (a ValueError) whose message names the fix. Returns
-    ``{"accelerator", "devices", "precision", "reason", "warnings", "applied", "piper_patches",
-    "hardware"}`` so callers can print and record what was done.
+    raise ``precision_policy.PolicyError`` (a ValueError) whose message names the fix. ``measured``
+    is a precision measurement; by default the machine profile's (used only if it was taken on this
+    device with this torch). Returns ``{"accelerator", "devices", "precision", "reason", "warnings",
+    "applied", "threads", "piper_patches", "hardware"}`` so callers can print and record what was done.
     """
     hw = hardware.probe()
-    choice = precision_policy.choose(hw, accelerator=accelerator, precision=precision)
+    if measured is None:
+        measured = machine_profile.recorded_measurement()
+    choice = precision_policy.choose(hw, accelerator=accelerator, precision=precision, measured=measured)
     applied = _set_torch_flags(choice)
     # The step patches too: without them every batch waits on the device dozens of times.
     patches = piper_compat.install_piper_patches() + step_patches.install_step_patches() if piper else []
@@ -62,6 +78,7 @@ def apply_runtime_patches(accelerator: str | None = None, precision: str | None 
         "reason": choice.reason,
         "warnings": list(choice.warnings),
         "applied": applied,
+        "threads": fit_threads_to_share(),
         "piper_patches": patches,
         "hardware": hw.as_dict(),
     }

@@ -35,7 +35,8 @@ def _batch(batch_size: int, seconds: float, sample_rate: int, filter_length: int
         sweep = 0.4 * torch.sin(2 * math.pi * (f0 * t + 40.0 * t * t)) + 0.01 * torch.randn(n, generator=g)
         padded = torch.nn.functional.pad(sweep[None, None], ((filter_length - hop) // 2,) * 2, mode="reflect")
         spec = spectrogram_torch(padded[0], filter_length, sample_rate, hop, filter_length)[0]
-        audios.append(torch.nn.functional.pad(sweep, (0, n_max - n)))
+        # One hop beyond the longest clip: a segment may start at the spectrogram's last frame.
+        audios.append(torch.nn.functional.pad(sweep, (0, n_max + hop - n)))
         specs.append(spec)
         a_lens.append(n)
         s_lens.append(spec.shape[-1])
@@ -56,8 +57,11 @@ def _batch(batch_size: int, seconds: float, sample_rate: int, filter_length: int
 
 
 def train_steps(accelerator: str, precision: str, steps: int = 1, batch_size: int = 2, seed: int = 0,
-                model_overrides: dict | None = None, seconds: float = 0.6, warmup: int = 0) -> dict:
-    """Train ``warmup + steps`` batches; times the last ``steps`` (device-synchronised)."""
+                model_overrides: dict | None = None, seconds: float = 0.6, warmup: int = 0,
+                base_model: dict | None = None) -> dict:
+    """Train ``warmup + steps`` batches; times the last ``steps`` (device-synchronised).
+
+    ``base_model`` replaces ``TINY_MODEL`` (piper's defaults fill what it leaves out)."""
     import lightning as L
     import torch
     from piper.train.vits.lightning import VitsModel
@@ -66,7 +70,7 @@ def train_steps(accelerator: str, precision: str, steps: int = 1, batch_size: in
 
     piper_compat.install_mas_kernel()
     torch.manual_seed(seed)
-    config = dict(TINY_MODEL, **(model_overrides or {}))
+    config = dict(TINY_MODEL if base_model is None else base_model, **(model_overrides or {}))
     model = VitsModel(batch_size=batch_size, **config)
     hp = model.hparams
     batch = _batch(batch_size, seconds, hp.sample_rate, hp.filter_length, hp.hop_length, seed)

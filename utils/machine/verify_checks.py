@@ -319,6 +319,30 @@ def check_precision(runtime: dict) -> Check:
     return Check("precision", "pass", detail)
 
 
+def check_precision_measurement(hw, quick: bool, say) -> Check:
+    """Where more than one precision may train well here: the measured choice, measured now if need be."""
+    from utils.machine import machine_profile, precision_policy, precision_probe
+
+    accelerator = precision_policy.choose(hw).accelerator
+    if len(precision_probe.candidates(hw, accelerator)) < 2:
+        return Check("precision measurement", "pass", f"nothing to measure on {accelerator}: the rule decides")
+    path = machine_profile.default_profile_path()
+    record = machine_profile.recorded_measurement(path)
+    if not precision_probe.matches(record, hw, accelerator):
+        if quick:
+            return Check("precision measurement", "warn", "not measured on this device with this torch: "
+                         "the CPU flags decide", "run `pixi run verify` without --quick, or "
+                         "`pixi run postinstall --remeasure`")
+        say("timing the precisions (a few training steps each)")
+        record = precision_probe.measure(hw, accelerator)
+        recorded = machine_profile.record_measurement(path, record)
+        note = f"; recorded in {path}" if recorded else "; no profile to record it in (`pixi run postinstall`)"
+    else:
+        note = f"; from {path}"
+    rates = ", ".join(f"{p} {v:.3f}" for p, v in record["steps_per_s"].items())
+    return Check("precision measurement", "pass", f"{precision_probe.describe(record)} (steps/s {rates}){note}")
+
+
 def check_kernel() -> Check:
     from utils.machine import piper_compat
 
@@ -372,6 +396,7 @@ def run_checks(quick: bool = False, lock_path: Path | None = None, record_path: 
     say("probing hardware")
     hw = hardware.probe()
     checks += [check_accelerator(env, hw), check_arch(hw)]
+    checks.append(check_precision_measurement(hw, quick, say))
     say("applying patches")
     try:
         runtime = apply_runtime_patches(accelerator=accelerator, precision=precision)

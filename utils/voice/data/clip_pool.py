@@ -8,7 +8,6 @@ outputs exactly as the single-process loop did.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -16,10 +15,10 @@ from typing import Any
 
 
 def default_workers() -> int:
-    """Every core this process may run on (``os.cpu_count()`` unless an affinity mask says fewer)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+    """Every CPU this process may use: its affinity mask, lowered to its cgroup CPU quota."""
+    from utils.machine.cpu_share import usable_cpus
+
+    return usable_cpus()
 
 
 def in_worker() -> bool:

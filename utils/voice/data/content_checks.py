@@ -34,7 +34,6 @@ Kinds (``CONTENT_KINDS``), one warning per clip and kind, never a problem: a run
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +88,9 @@ def measure_clips(clips: list[Clip], cache_dir: Path | None, progress: bool = Fa
                   save: bool = True) -> list[ClipMeasures]:
     """Measures of each clip, in order; one thread per core, up to 4 (reading, hashing, decoding
     and numpy release the GIL)."""
-    workers = max(1, min(4, os.cpu_count() or 1))
+    from utils.machine.cpu_share import usable_cpus
+
+    workers = max(1, min(4, usable_cpus()))
     with ThreadPoolExecutor(workers) as pool:
         results = pool.map(lambda clip: measure_file(clip.audio_path, cache_dir, save), clips)
         if progress and clips:

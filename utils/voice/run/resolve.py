@@ -127,6 +127,11 @@ def _resolve_schedule(asked: ScheduleRequest, base: dict, previous: RunSettings 
         values["max_epochs"] = None  # an explicit step budget alone decides when to stop
     if asked.max_epochs is not None and asked.max_steps is None:
         values["max_steps"] = None
+    if asked.num_workers is None and "num_workers" not in before:
+        from utils.machine.cpu_share import usable_cpus
+
+        # The default's loader processes, no more than the CPUs this process may use (Slurm, docker --cpus).
+        values["num_workers"] = min(values["num_workers"], usable_cpus())
     for key in ("max_steps", "max_epochs", "batch_size", "segment_size", "num_workers"):
         value, least = values[key], (0 if key == "num_workers" else 1)
         if value is not None and (not isinstance(value, int) or value < least):

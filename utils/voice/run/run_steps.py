@@ -42,7 +42,8 @@ def start_output(plan: RunPlan) -> None:
     settings.output = str(plan.output)
     atomic_write_json(plan.output / CONFIG_NAME, settings.to_json())
     say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
-        f"into {plan.output}; device {settings.trainer.accelerator}, precision {settings.trainer.precision}")
+        f"into {plan.output}; device {settings.trainer.accelerator}, precision {settings.trainer.precision}"
+        + (f"\n  why: {settings.device_reason}" if settings.device_reason else ""))
     from utils.voice.run.watch import describe_schedule
 
     say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
