@@ -22,9 +22,6 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.machine.cpu_share import prefer_passive_waiting
-
-    prefer_passive_waiting()  # time the precisions as training runs them: before torch loads OpenMP
     parser = argparse.ArgumentParser(prog="python -m tasks.postinstall", description=__doc__.split("\n")[0])
     parser.add_argument("--output", type=Path, default=None, help="profile path (default: see above)")
     measuring = parser.add_mutually_exclusive_group()

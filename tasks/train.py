@@ -127,9 +127,6 @@ def _add_base(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.machine.cpu_share import prefer_passive_waiting
-
-    prefer_passive_waiting()  # before torch loads OpenMP (utils/machine/cpu_share.py says why)
     from utils.errors import BadInput
     from utils.voice.options import TrainOptions
     from utils.voice.run.passthrough import parse_passthrough

@@ -19,9 +19,6 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from utils.machine.cpu_share import prefer_passive_waiting
-
-    prefer_passive_waiting()  # time the precisions as training runs them: before torch loads OpenMP
     parser = argparse.ArgumentParser(prog="python -m tasks.verify", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help='print {"checks": [...]} instead of a table')
     parser.add_argument("--quick", action="store_true", help="skip the training step (a few seconds)")

@@ -77,11 +77,3 @@ def test_this_process_share_never_exceeds_its_affinity_mask():
     share = cpu_share.usable_cpus()
     assert 1 <= share <= cpu_share.affinity_cpus() <= (os.cpu_count() or 1)
     assert f"{share} of {os.cpu_count()} CPUs" in cpu_share.describe()
-
-
-def test_passive_waiting_is_the_default_and_a_users_choice_wins():
-    environ: dict[str, str] = {}
-    cpu_share.prefer_passive_waiting(environ)
-    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
-    mine = {"OMP_WAIT_POLICY": "ACTIVE"}
-    assert cpu_share.prefer_passive_waiting(mine) is False and mine == {"OMP_WAIT_POLICY": "ACTIVE"}

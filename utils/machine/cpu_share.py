@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 
 
@@ -107,18 +106,3 @@ def describe(root: Path = Path("/")) -> str:
     mask, quota = affinity_cpus(), cgroup_quota(root)
     text = f"{usable_cpus(root)} of {os.cpu_count() or 1} CPUs (affinity mask {mask}"
     return text + (f", cgroup quota {quota:g})" if quota is not None else ", no cgroup quota)")
-
-
-def prefer_passive_waiting(environ: dict | None = None) -> bool:
-    """``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy; True if it will take effect.
-
-    OpenMP threads spin between torch's parallel regions by default. Beside other busy processes
-    that spinning takes the cores from the thread with work: at load average 10-13 on 2 cores an
-    x_low training step ran 2.8x as fast passive, on a quarter of the CPU seconds
-    (benchmarks/results/issue-24-precision-threads.md; benchmarks/bench_threads.py measures it).
-    OpenMP reads the variable when torch loads it, so this must run before ``import torch``."""
-    environ = os.environ if environ is None else environ
-    if "OMP_WAIT_POLICY" in environ:
-        return False
-    environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    return "torch" not in sys.modules
