@@ -96,17 +96,116 @@ def test_duration_predictor_makes_its_tensors_on_the_input_device():
     assert wrapped(None, torch.empty(1)) == torch.device("cpu")
 
 
-def test_fused_adamw_only_for_cuda_parameters():
+def test_fused_adamw_where_this_torch_has_the_kernel():
     param = torch.nn.Parameter(torch.zeros(3))
-    opt = torch.optim.AdamW([param], lr=1e-3)
+    opt = torch.optim.AdamW([param], lr=1e-3, betas=(0.8, 0.99), eps=1e-9)
+    opts, scheds = step_patches.fuse_adamw([opt], [torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)])
+    # Both torches this project runs (the lock's 2.8 and CI's newer one) have the CPU kernel (>= 2.4).
+    assert opts[0] is not opt and opts[0].defaults["fused"]
+    assert opts[0].defaults["betas"] == (0.8, 0.99) and opts[0].defaults["eps"] == 1e-9 and scheds[0].gamma == 0.9
+    assert opts[0].param_groups[0]["params"] == [param]
+
+
+def test_fused_adamw_leaves_the_optimiser_where_torch_refuses(monkeypatch):
+    class OldTorchAdamW(torch.optim.AdamW):
+        """FAKE: a torch < 2.4, whose fused AdamW refuses CPU parameters."""
+
+        def __init__(self, params, *args, fused=None, **kwargs):
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                                   "supported devices: ['cuda', 'xpu', 'privateuseone'].")
+            super().__init__(params, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", OldTorchAdamW)
+    param = torch.nn.Parameter(torch.zeros(3))
+    opt = OldTorchAdamW([param], lr=1e-3)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
     opts, scheds = step_patches.fuse_adamw([opt], [sched])
-    assert opts[0] is opt and scheds[0] is sched  # CPU parameters: piper's optimiser as it is
-    if torch.cuda.is_available():
-        param = torch.nn.Parameter(torch.zeros(3, device="cuda"))
-        opt = torch.optim.AdamW([param], lr=1e-3, betas=(0.8, 0.99), eps=1e-9)
-        opts, scheds = step_patches.fuse_adamw([opt], [torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)])
-        assert opts[0].defaults["fused"] and opts[0].defaults["betas"] == (0.8, 0.99) and scheds[0].gamma == 0.9
+    assert opts[0] is opt and scheds[0] is sched
+
+
+def test_optimisers_let_go_of_gradients_once_stepped():
+    param = torch.nn.Parameter(torch.ones(3))
+    (opt,) = step_patches.free_gradients_after_step([torch.optim.AdamW([param], lr=0.1)])
+    (param * 2).sum().backward()
+    assert param.grad is not None
+    opt.step()
+    assert param.grad is None and not torch.equal(param.detach(), torch.ones(3))  # stepped, then released
+
+
+def _discriminator(kind: str):
+    from piper.train.vits import models
+
+    torch.manual_seed(3)
+    return models.MultiPeriodDiscriminator() if kind == "period" else models.MultiResolutionDiscriminator()
+
+
+@pytest.mark.parametrize("kind", ["period", "resolution"])
+def test_one_pass_discriminator_scores_like_pipers(kind):
+    step_patches.install_step_patches()
+    disc = _discriminator(kind)
+    original = type(disc).forward.__coaxial_original__
+    torch.manual_seed(4)
+    y, y_hat = torch.randn(2, 1, 4096), torch.randn(2, 1, 4096)
+    with torch.no_grad():
+        ours, piper = disc(y, y_hat), original(disc, y, y_hat)
+    for our_part, piper_part in zip(ours, piper, strict=True):  # real scores, fake scores, their feature maps
+        flat_ours = torch.cat([t.flatten() for t in torch.utils._pytree.tree_leaves(our_part)])
+        flat_piper = torch.cat([t.flatten() for t in torch.utils._pytree.tree_leaves(piper_part)])
+        assert flat_ours.shape == flat_piper.shape
+        torch.testing.assert_close(flat_ours, flat_piper, rtol=1e-4, atol=1e-5)
+
+
+def test_generator_step_gets_pipers_gradient_without_discriminator_weight_gradients():
+    step_patches.install_step_patches()
+    disc = _discriminator("period")
+    original = type(disc).forward.__coaxial_original__
+    torch.manual_seed(5)
+    y = torch.randn(2, 1, 4096)
+    source = torch.randn(2, 1, 4096)
+
+    def generator_loss(forward):
+        y_hat = source.clone().requires_grad_(True)
+        disc.zero_grad(set_to_none=True)
+        _, fake_scores, real_maps, fake_maps = forward(disc, y, y_hat)
+        loss = sum(torch.mean((1 - s) ** 2) for s in fake_scores)
+        loss = loss + sum(torch.mean(torch.abs(r.detach() - f)) for rs, fs in zip(real_maps, fake_maps, strict=True)
+                          for r, f in zip(rs, fs, strict=True))
+        loss.backward()
+        return y_hat.grad, [p.grad for p in disc.parameters()]
+
+    piper_grad, piper_weight_grads = generator_loss(original)
+    our_grad, our_weight_grads = generator_loss(type(disc).forward)
+    assert all(g is not None for g in piper_weight_grads)  # piper made them (and its step threw them away)
+    assert all(g is None for g in our_weight_grads)
+    torch.testing.assert_close(our_grad, piper_grad, rtol=1e-4, atol=1e-6)
+    assert all(p.requires_grad for p in disc.parameters())  # thawed again after the call
+
+
+def test_discriminator_step_gets_pipers_weight_gradients():
+    step_patches.install_step_patches()
+    disc = _discriminator("period")
+    original = type(disc).forward.__coaxial_original__
+    torch.manual_seed(6)
+    y, y_hat = torch.randn(2, 1, 4096), torch.randn(2, 1, 4096)
+
+    def weight_grads(forward):
+        disc.zero_grad(set_to_none=True)
+        real, fake, _, _ = forward(disc, y, y_hat.detach())
+        step_patches.discriminator_loss(real, fake)[0].backward()
+        return [p.grad.clone() for p in disc.parameters()]
+
+    for ours, piper in zip(weight_grads(type(disc).forward), weight_grads(original), strict=True):
+        torch.testing.assert_close(ours, piper, rtol=1e-3, atol=1e-6)
+
+
+def test_frozen_parameters_are_thawed_after_an_error():
+    layer = torch.nn.Linear(2, 2)
+    layer.bias.requires_grad_(False)  # frozen before: stays frozen
+    with pytest.raises(ZeroDivisionError), step_patches.frozen_parameters(layer):
+        assert not layer.weight.requires_grad
+        1 / 0  # noqa: B018
+    assert layer.weight.requires_grad and not layer.bias.requires_grad
 
 
 def test_install_is_idempotent_listed_and_refuses_a_changed_piper():
@@ -126,12 +225,14 @@ def test_install_is_idempotent_listed_and_refuses_a_changed_piper():
 
 
 def test_patched_step_trains_like_pipers_on_cpu():
-    # On the CPU the device draws the same random numbers piper draws on the host, so one real
-    # fp32 step gives piper's losses exactly: the patches change where the work runs, not what.
+    # On the CPU the device draws the same random numbers piper draws on the host, so real fp32
+    # steps give piper's losses: the patches change where and how the work runs, not what. Three
+    # steps, so the losses of the last one follow two updates of both optimisers (fused AdamW, the
+    # discriminator's weight gradients from its one-pass call).
     from utils.machine.smoke_step import train_steps
 
     step_patches.install_step_patches()
-    patched = train_steps("cpu", "32-true", steps=1, batch_size=3)
+    patched = train_steps("cpu", "32-true", steps=3, batch_size=3)
     from piper.train.vits import commons, lightning, losses, mel_processing, models, monotonic_align
 
     saved = {}
@@ -139,13 +240,18 @@ def test_patched_step_trains_like_pipers_on_cpu():
                          (lightning, "slice_segments"), (losses, "discriminator_loss"),
                          (lightning, "discriminator_loss"), (lightning, "mel_spectrogram_torch"),
                          (monotonic_align, "maximum_path"), (mel_processing, "mel_spectrogram_torch"),
-                         (models.StochasticDurationPredictor, "forward")):
+                         (models.StochasticDurationPredictor, "forward"),
+                         (models.MultiPeriodDiscriminator, "forward"),
+                         (models.MultiResolutionDiscriminator, "forward"),
+                         (lightning.VitsModel, "configure_optimizers")):
         saved[(module, name)] = getattr(module, name)
         setattr(module, name, getattr(module, name).__coaxial_original__)
     try:
-        plain = train_steps("cpu", "32-true", steps=1, batch_size=3)
+        plain = train_steps("cpu", "32-true", steps=3, batch_size=3)
     finally:
         for (module, name), fn in saved.items():
             setattr(module, name, fn)
-    assert patched["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+    assert patched["losses"] == pytest.approx(plain["losses"], rel=1e-4)
+    assert patched["losses"] != pytest.approx(train_steps("cpu", "32-true", steps=1, batch_size=3)["losses"],
+                                              rel=1e-3)  # the two updates moved the losses
     assert patched["finite"] and patched["weights_changed"]
