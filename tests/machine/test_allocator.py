@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 HAS_MALLINFO2 = GLIBC and hasattr(ctypes.CDLL("libc.so.6"), "mallinfo2")
 
-# In a fresh interpreter: free one 30 MB block (glibc's dynamic threshold then rises to 30 MB),
-# allocate a 20 MB one, and print how many bytes glibc holds in mmapped blocks (mallinfo2.hblkhd).
+# In a fresh interpreter: print how many bytes glibc puts in mmapped blocks (mallinfo2.hblkhd)
+# for a 20 MB allocation, then for a 40 MB one.
 _PROBE = """
 import ctypes, sys
 from utils.machine import allocator
@@ -30,23 +30,27 @@ class MallInfo2(ctypes.Structure):
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype = ctypes.c_void_p
-libc.free(ctypes.c_void_p(libc.malloc(30_000_000)))
-before = libc.mallinfo2().hblkhd
-block = libc.malloc(20_000_000)
-print(libc.mallinfo2().hblkhd - before)
+growth = []
+for size in (20_000_000, 40_000_000):
+    before = libc.mallinfo2().hblkhd
+    block = libc.malloc(size)
+    growth.append(libc.mallinfo2().hblkhd - before)
+print(*growth)
 """
 
 
-def _mmapped_growth(mode: str) -> int:
+def _mmapped_growth(mode: str) -> list[int]:
     done = subprocess.run([sys.executable, "-c", _PROBE, mode], capture_output=True, text=True, check=True,
                           cwd=REPO)
-    return int(done.stdout.strip())
+    return [int(n) for n in done.stdout.split()]
 
 
 @pytest.mark.skipif(not HAS_MALLINFO2, reason="needs glibc >= 2.33 (mallinfo2)")
-def test_held_threshold_keeps_large_blocks_in_their_own_mappings():
-    assert _mmapped_growth("dynamic") == 0  # glibc's own rule: after the free, 20 MB comes from the heap
-    assert _mmapped_growth("hold") >= 20_000_000  # held at 16 MiB: its own mapping, returned on free
+def test_threshold_is_held_at_32_mib_from_the_start():
+    at_20, at_40 = _mmapped_growth("dynamic")
+    assert at_20 >= 20_000_000 and at_40 >= 40_000_000  # glibc's starting 128 KiB: both mapped
+    at_20, at_40 = _mmapped_growth("hold")
+    assert at_20 == 0 and at_40 >= 40_000_000  # held at 32 MiB: 20 MB from the heap, 40 MB mapped
 
 
 def test_user_setting_is_left_alone(monkeypatch):

@@ -1,13 +1,16 @@
-"""glibc malloc's mmap threshold held at 16 MiB in the training process: a lower, steady peak.
+"""glibc malloc's mmap threshold held at 32 MiB from the start of training: a steadier peak.
 
 glibc serves an allocation above its mmap threshold with a mapping of its own, handed back to
-the system on free. The threshold starts at 128 KiB and rises to the size of each such block
-freed (up to 32 MiB), so after the first training batch most of the tensors a step allocates
-and frees come from the heap instead, where freed space stays resident and fragments. The
-demo's peak then depended on how the threads' allocations interleaved: 2.04 to 2.31 GB over six
-identical runs on our 2-core CPU. Held at 16 MiB (the large activations and gradients keep
-their own mappings), it was 2.05 GB in each run, for about 2 % more wall time; 4 MiB gave
-1.89 GB but 1.13x the wall time (page faults on every large tensor).
+the system on free. The threshold starts at 128 KiB and rises, while the process runs, to the
+size of each such block freed (up to 32 MiB), so which of a step's tensors come from the heap,
+where freed space stays resident and fragments, depends on how the first batches' allocations
+and the threads interleaved: the demo's peak (bf16-mixed, 2-core CPU) was 2.04 to 2.31 GB over
+six identical runs. Held at the ceiling the threshold reaches anyway, from the start: 2.14 and
+2.18 GB (fp32: 2.01 and 2.04 GB, against 2.05 and 2.09 GB), at the same speed. Lower thresholds
+cut the peak further and cost time, because every tensor above one is a fresh mapping whose
+pages the kernel zeroes on first touch: 16 MiB gave 2.02-2.06 GB in bf16 but 1.10x fp32's
+training time (the discriminator's 1024x1024x5 weights, their gradients and optimiser states
+are 20 MiB each); 4 MiB gave 1.89 GB at 1.13x the wall time.
 
 Only glibc has ``mallopt``; elsewhere (macOS, musl) and when the user set
 ``MALLOC_MMAP_THRESHOLD_`` themselves, nothing is changed.
@@ -21,7 +24,7 @@ import os
 import platform
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-TRAINING_MMAP_THRESHOLD = 16 * 1024 * 1024
+TRAINING_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
 
 
 def hold_mmap_threshold(size: int = TRAINING_MMAP_THRESHOLD) -> str:
