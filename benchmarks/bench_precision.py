@@ -7,9 +7,11 @@ Each repeat trains the bundled sample (x_low, batch 2, segment 4096, no workers,
 what the precision policy picks here, measured or by the CPU flags), alternating which goes
 first. Every run starts with an empty feature cache, so both pay the same preparation.
 
-Prints, per run and as medians: training seconds (the run's own ``train`` phase), whole-run
-wall seconds and the validation mel loss (the last in metrics.csv, else the best in summary.json);
-then the paired ratios compared/32-true and the
+Prints, per run and as medians: training seconds (the run's own ``train`` phase, which also
+holds what does not depend on the precision: validation with its voice measures, checkpoint
+writes, samples), the median batch time (batch-end to batch-end in metrics.csv, the gaps that
+hold a validation left out), whole-run wall seconds and the validation mel loss (the last in
+metrics.csv, else the best in summary.json); then the paired ratios compared/32-true and the
 mel loss difference. Over 3 % worse mel loss means the choice is wrong for this device. The
 load average is printed at the start and the end: on a shared machine, read the ratios only
 next to it.
@@ -53,6 +55,17 @@ def last_val_mel(output: Path) -> float:
     return float(best["val_mel"])
 
 
+def median_batch_seconds(output: Path) -> float:
+    """Median batch-end to batch-end time in metrics.csv, the gaps that hold a validation left out."""
+    with (output / "metrics.csv").open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("seconds")]
+    gaps = [float(b["seconds"]) - float(a["seconds"]) for a, b in zip(rows[:-1], rows[1:], strict=True)
+            if a.get("epoch") == b.get("epoch")]  # an epoch's end is where validation runs
+    if not gaps:
+        raise RuntimeError(f"{output}/metrics.csv has fewer than two batches in one epoch")
+    return statistics.median(gaps)
+
+
 def train_once(work: Path, precision: str, steps: int) -> dict:
     output = work / "run"
     env = os.environ | {"COAXIAL_CACHE": str(work / "cache")}
@@ -65,7 +78,8 @@ def train_once(work: Path, precision: str, steps: int) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"{precision} run exited {done.returncode}:\n{done.stderr[-3000:]}")
     summary = json.loads((output / "summary.json").read_text())
-    return {"train_s": summary["seconds"]["train"], "wall_s": wall, "val_mel": last_val_mel(output)}
+    return {"train_s": summary["seconds"]["train"], "batch_s": median_batch_seconds(output), "wall_s": wall,
+            "val_mel": last_val_mel(output)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,22 +104,23 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
                 res = train_once(Path(tmp), precision, args.steps)
             results[precision].append(res)
-            print(f"[{i + 1}/{args.repeats}] {precision:10s} train {res['train_s']:.1f} s, wall {res['wall_s']:.1f} s, "
-                  f"val mel {res['val_mel']:.4f}", flush=True)
+            print(f"[{i + 1}/{args.repeats}] {precision:10s} train {res['train_s']:.1f} s, "
+                  f"batch {res['batch_s']:.3f} s, wall {res['wall_s']:.1f} s, val mel {res['val_mel']:.4f}", flush=True)
 
     def med(precision: str, key: str) -> float:
         return statistics.median(r[key] for r in results[precision])
 
     pairs = list(zip(results[compared], results[REFERENCE], strict=True))
     train_ratio = statistics.median(c["train_s"] / r["train_s"] for c, r in pairs)
+    batch_ratio = statistics.median(c["batch_s"] / r["batch_s"] for c, r in pairs)
     wall_ratio = statistics.median(c["wall_s"] / r["wall_s"] for c, r in pairs)
     mel_change = statistics.median(c["val_mel"] / r["val_mel"] - 1 for c, r in pairs)
     print(f"\nmedians over {args.repeats} paired repeat(s), {args.steps} batches, x_low, batch 2, segment 4096:")
     for precision in (REFERENCE, compared):
-        print(f"  {precision:10s} train {med(precision, 'train_s'):.1f} s, wall {med(precision, 'wall_s'):.1f} s, "
-              f"val mel {med(precision, 'val_mel'):.4f}")
-    print(f"  training time {compared}/{REFERENCE}: {train_ratio:.2f}x ({1 / train_ratio:.2f}x as fast); "
-          f"wall {wall_ratio:.2f}x")
+        print(f"  {precision:10s} train {med(precision, 'train_s'):.1f} s, batch {med(precision, 'batch_s'):.3f} s, "
+              f"wall {med(precision, 'wall_s'):.1f} s, val mel {med(precision, 'val_mel'):.4f}")
+    print(f"  batch time {compared}/{REFERENCE}: {batch_ratio:.2f}x ({1 / batch_ratio:.2f}x as fast); "
+          f"training phase {train_ratio:.2f}x ({1 / train_ratio:.2f}x as fast); wall {wall_ratio:.2f}x")
     verdict = "within" if mel_change <= MEL_TOLERANCE else "OVER"
     print(f"  validation mel loss {compared} vs {REFERENCE}: {100 * mel_change:+.1f} % ({verdict} the 3 % limit)")
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at end")

@@ -3,14 +3,16 @@
     python -m benchmarks.bench_train [--repeats 3] [--steps 10]
 
 Each repeat runs, interleaved so both see the same machine load:
-  ours:  python -m tasks.train --output TMP                       (validate, prepare, train, export, speak)
+  ours:  python -m tasks.train --output TMP                       (validate, prepare, train, export, speak;
+         in the precision the policy picks here: bf16-mixed on a CPU with AVX512-BF16/AMX)
   plain: python -m piper.train fit ... (same data, x_low, batch 2, segment 4096, fp32, no validation)
          + python -m piper.train.export_onnx + python -m piper -m TMP.onnx (speak one sentence)
 Plain piper needs the MAS kernel its wheel lacks and the TorchScript exporter on torch >= 2.9;
 only those two compatibility patches are installed for it (utils.machine.piper_compat), nothing else.
 
 Prints medians: end-to-end wall seconds, peak RSS of the largest process, and training throughput
-(batches/s from per-batch timestamps, first batch excluded) with the ratio ours/plain.
+(batches/s from per-batch timestamps, first batch excluded); then the paired ratios ours/plain
+(median over repeats) of wall time and of throughput.
 Both runs start with an empty piper feature cache, so phonemisation is part of the wall time.
 """
 
@@ -76,7 +78,8 @@ def run_ours(work: Path, steps: int) -> dict:
     col = rows[0].split(",").index("seconds")
     times = [float(r.split(",")[col]) for r in rows[1:]]
     summary = json.loads((out / "summary.json").read_text())
-    return {"wall": wall, "rss_mb": rss, "batches_per_s": _throughput(times), "phases": summary["seconds"]}
+    return {"wall": wall, "rss_mb": rss, "batches_per_s": _throughput(times), "phases": summary["seconds"],
+            "precision": summary.get("device", {}).get("precision", "?")}
 
 
 def run_plain(work: Path, steps: int) -> dict:
@@ -139,15 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     def med(name, key):
         return statistics.median(r[key] for r in results[name])
 
-    print(f"\nmedians over {args.repeats} repeat(s), {args.steps} batches, x_low, batch 2, "
-          "segment 4096, fp32:")
+    print(f"\nmedians over {args.repeats} repeat(s), {args.steps} batches, x_low, batch 2, segment 4096 "
+          f"(ours {results['ours'][0]['precision']}, plain 32-true):")
     for name in ("ours", "plain"):
         print(f"  {name:5s} end-to-end {med(name, 'wall'):.1f} s, peak RSS {med(name, 'rss_mb'):.0f} MB, "
               f"train {med(name, 'batches_per_s'):.3f} batches/s")
     ratios = [o["batches_per_s"] / p["batches_per_s"] for o, p in zip(results["ours"], results["plain"],
                                                                        strict=True)]
     print(f"  throughput ratio ours/plain (median of paired runs): {statistics.median(ratios):.2f}")
-    print(f"  wall ratio plain/ours: {med('plain', 'wall') / med('ours', 'wall'):.2f}")
+    walls = [o["wall"] / p["wall"] for o, p in zip(results["ours"], results["plain"], strict=True)]
+    print(f"  wall ratio ours/plain (median of paired runs): {statistics.median(walls):.2f}")
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     return 0
 
