@@ -1,8 +1,8 @@
 """Keep-best retention, the stalled stop and the out-of-memory guard, on a real Lightning Trainer.
 
-The network is a tiny linear model whose validation logs a scripted ``val_mel`` sequence, so each
-test knows which checkpoint must survive; the callbacks under test are the ones the training run
-uses. The VITS end-to-end path is covered in test_watch_training.py.
+The network is tests/scripted_validation.py's linear layer whose validation logs a scripted
+``val_mel`` sequence, so each test knows which checkpoint must survive; the callbacks under test
+are the ones the training run uses. The VITS end-to-end path is covered in test_watch_training.py.
 """
 
 from __future__ import annotations
@@ -14,56 +14,19 @@ import pytest
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
+from tests.scripted_validation import ScriptedValidation, fit_scripted  # noqa: E402
 from utils.voice.run import retention, stopping  # noqa: E402
 
 
-class ScriptedValMel(pl.LightningModule):
-    """Trains a linear layer; validation ``i`` logs ``scores[i]`` as val_mel."""
-
-    def __init__(self, scores, fail_at_step=None):
-        super().__init__()
-        self.layer = torch.nn.Linear(4, 1)
-        self.scores, self.fail_at_step = list(scores), fail_at_step
-        self.validations = 0
-
-    def training_step(self, batch, batch_idx):
-        if self.fail_at_step is not None and self.global_step >= self.fail_at_step:
-            # MOCK for hardware we lack: what torch raises when a CUDA allocation fails.
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (mock: no GPU here)")
-        (x,) = batch
-        return self.layer(x).pow(2).mean()
-
-    def validation_step(self, batch, batch_idx):
-        (x,) = batch
-        self.log("val_mel", torch.tensor(float(self.scores[self.validations])), batch_size=len(x))
-
-    def on_validation_epoch_end(self):
-        if not self.trainer.sanity_checking:
-            self.validations += 1
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-    def train_dataloader(self):
-        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4)), batch_size=4)
-
-    def val_dataloader(self):
-        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, 4)), batch_size=4)
-
-
-def _fit(model, callbacks, tmp_path: Path, epochs: int):
-    trainer = pl.Trainer(default_root_dir=tmp_path, max_epochs=epochs, callbacks=callbacks, logger=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         accelerator="cpu")
-    trainer.fit(model)
-    return trainer
+def scripted_val_mel(scores, fail_at_step=None) -> ScriptedValidation:
+    return ScriptedValidation({"val_mel": scores}, fail_at_step=fail_at_step)
 
 
 def test_keep_best_keeps_exactly_the_lowest_val_mel_checkpoints(tmp_path):
     scores = [0.9, 0.7, 0.8, 0.5, 0.6, 0.95]
     lines = []
     keep = retention.make_keep_best(tmp_path / "ckpt", keep_best=2, say=lines.append)
-    _fit(ScriptedValMel(scores), [keep], tmp_path, epochs=len(scores))
+    fit_scripted(scripted_val_mel(scores), [keep], tmp_path, epochs=len(scores))
 
     kept = retention.best_checkpoints(tmp_path / "ckpt")
     assert [round(b.val_mel, 4) for b in kept] == [0.5, 0.6]
@@ -86,7 +49,7 @@ def test_keep_best_one_never_deletes_the_file_being_written(tmp_path, monkeypatc
         original(trainer, filepath)
 
     monkeypatch.setattr(keep, "_remove_checkpoint", checked_remove)
-    _fit(ScriptedValMel([0.9, 0.8, 0.7, 0.6]), [keep], tmp_path, epochs=4)
+    fit_scripted(scripted_val_mel([0.9, 0.8, 0.7, 0.6]), [keep], tmp_path, epochs=4)
     assert removed_while_missing == []
     assert [round(b.val_mel, 4) for b in retention.best_checkpoints(tmp_path / "ckpt")] == [0.6]
 
@@ -95,8 +58,8 @@ def test_stall_stop_ends_after_n_validations_without_improvement(tmp_path):
     lines = []
     stall = stopping.make_stall_stop(2, say=lines.append)
     keep = retention.make_keep_best(tmp_path / "ckpt", keep_best=1, say=lambda _line: None)
-    model = ScriptedValMel([0.9, 0.8, 0.85, 0.81, 0.5, 0.4])
-    trainer = _fit(model, [stall, keep], tmp_path, epochs=6)
+    model = scripted_val_mel([0.9, 0.8, 0.85, 0.81, 0.5, 0.4])
+    trainer = fit_scripted(model, [stall, keep], tmp_path, epochs=6)
     assert model.validations == 4, "two validations without beating 0.8 must end the run"
     assert trainer.current_epoch == 4
     assert stall.stopped_at_step is not None and "not improved for 2" in " ".join(lines)
@@ -113,7 +76,7 @@ def test_out_of_memory_saves_a_checkpoint_and_advises(tmp_path):
     saved = tmp_path / "last.ckpt"
     guard = stopping.make_oom_guard(saved)
     with pytest.raises(torch.OutOfMemoryError) as info:
-        _fit(ScriptedValMel([0.9] * 5, fail_at_step=3), [guard], tmp_path, epochs=5)
+        fit_scripted(scripted_val_mel([0.9] * 5, fail_at_step=3), [guard], tmp_path, epochs=5)
     assert stopping.is_out_of_memory(info.value)
     assert guard.saved == saved and saved.is_file() and guard.step == 1
     assert torch.load(saved, weights_only=False)["global_step"] == 3
