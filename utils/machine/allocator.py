@@ -1,19 +1,23 @@
-"""glibc malloc's mmap threshold held at 32 MiB from the start of training: a steadier peak.
+"""glibc malloc's mmap threshold held at 16 MiB when the CPU trains in bf16: a lower peak.
 
 glibc serves an allocation above its mmap threshold with a mapping of its own, handed back to
 the system on free. The threshold starts at 128 KiB and rises, while the process runs, to the
-size of each such block freed (up to 32 MiB), so which of a step's tensors come from the heap,
-where freed space stays resident and fragments, depends on how the first batches' allocations
-and the threads interleaved: the demo's peak (bf16-mixed, 2-core CPU) was 2.04 to 2.31 GB over
-six identical runs. Held at the ceiling the threshold reaches anyway, from the start: 2.14 and
-2.18 GB (fp32: 2.01 and 2.04 GB, against 2.05 and 2.09 GB), at the same speed. Lower thresholds
-cut the peak further and cost time, because every tensor above one is a fresh mapping whose
-pages the kernel zeroes on first touch: 16 MiB gave 2.02-2.06 GB in bf16 but 1.10x fp32's
-training time (the discriminator's 1024x1024x5 weights, their gradients and optimiser states
-are 20 MiB each); 4 MiB gave 1.89 GB at 1.13x the wall time.
+size of each such block freed (up to 32 MiB). After the first batches most of the tensors a
+training step allocates and frees then come from the heap, where freed space stays resident and
+fragments. Held at 16 MiB, the large tensors (the discriminator's 1024x1024x5 weights, their
+gradients and optimiser states are 20 MiB each) keep mappings of their own, and every one is a
+fresh mapping whose pages the kernel zeroes on first touch, which costs time.
 
-Only glibc has ``mallopt``; elsewhere (macOS, musl) and when the user set
-``MALLOC_MMAP_THRESHOLD_`` themselves, nothing is changed.
+Measured on the demo (x_low, batch 2) on our 2-core CPU, peak RSS in MiB:
+
+- bf16-mixed: glibc's rule 1993-2228 (median 2168, 4 runs); held at 16 MiB 1958-2012 (median
+  1990, 7 runs) for about 3 % more training time; held at 32 MiB 2103-2320 (median 2136, 5 runs).
+- 32-true: held at 16 MiB, 1.10x the training time (14.9 and 14.6 s against 13.3 and 13.4 s) for
+  1891 and 1902 against 2001 and 2036: not worth it, so fp32 keeps glibc's rule.
+
+On a GPU the large tensors live in device memory, so GPU runs keep glibc's rule too. Only glibc
+has ``mallopt``; elsewhere (macOS, musl), and when the user set ``MALLOC_MMAP_THRESHOLD_``,
+nothing is changed.
 """
 
 from __future__ import annotations
@@ -24,13 +28,20 @@ import os
 import platform
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-TRAINING_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
+BF16_CPU_MMAP_THRESHOLD = 16 * 1024 * 1024
 
 
-def hold_mmap_threshold(size: int = TRAINING_MMAP_THRESHOLD) -> str:
-    """Fix glibc's mmap threshold at ``size`` bytes for this process; returns what was done."""
+def threshold_for(accelerator: str, precision: str) -> int | None:
+    """The mmap threshold to hold for a run on ``accelerator`` in ``precision``; None: glibc's rule."""
+    return BF16_CPU_MMAP_THRESHOLD if accelerator == "cpu" and precision.startswith("bf16") else None
+
+
+def hold_mmap_threshold(size: int | None) -> str:
+    """Fix glibc's mmap threshold at ``size`` bytes for this process (None: leave it); says what was done."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return f"mmap threshold {os.environ['MALLOC_MMAP_THRESHOLD_']} (MALLOC_MMAP_THRESHOLD_, yours)"
+    if size is None:
+        return "system allocator as it is"
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return "system allocator as it is (not glibc)"
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

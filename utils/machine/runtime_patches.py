@@ -79,7 +79,7 @@ def apply_runtime_patches(accelerator: str | None = None, precision: str | None 
         "warnings": list(choice.warnings),
         "applied": applied,
         "threads": fit_threads_to_share(),
-        "allocator": allocator.hold_mmap_threshold(),
+        "allocator": allocator.hold_mmap_threshold(allocator.threshold_for(choice.accelerator, choice.precision)),
         "piper_patches": patches,
         "hardware": hw.as_dict(),
     }
