@@ -7,7 +7,7 @@ the old patcher did) has no effect on training.
 
 from __future__ import annotations
 
-from utils.machine import allocator, cpu_share, hardware, machine_profile, piper_compat, precision_policy, step_patches
+from utils.machine import cpu_share, hardware, machine_profile, piper_compat, precision_policy, step_patches
 
 
 def fit_threads_to_share() -> dict:
@@ -62,7 +62,7 @@ def apply_runtime_patches(accelerator: str | None = None, precision: str | None 
     raise ``precision_policy.PolicyError`` (a ValueError) whose message names the fix. ``measured``
     is a precision measurement; by default the machine profile's (used only if it was taken on this
     device with this torch). Returns ``{"accelerator", "devices", "precision", "reason", "warnings",
-    "applied", "threads", "allocator", "piper_patches", "hardware"}`` so callers can print and record what was done.
+    "applied", "threads", "piper_patches", "hardware"}`` so callers can print and record what was done.
     """
     hw = hardware.probe()
     if measured is None:
@@ -79,7 +79,6 @@ def apply_runtime_patches(accelerator: str | None = None, precision: str | None 
         "warnings": list(choice.warnings),
         "applied": applied,
         "threads": fit_threads_to_share(),
-        "allocator": allocator.hold_mmap_threshold(allocator.threshold_for(choice.accelerator, choice.precision)),
         "piper_patches": patches,
         "hardware": hw.as_dict(),
     }
