@@ -12,7 +12,9 @@ holds what does not depend on the precision: validation with its voice measures,
 writes, samples), the median batch time (batch-end to batch-end in metrics.csv, the gaps that
 hold a validation left out), whole-run wall seconds and the validation mel loss (the last in
 metrics.csv, else the best in summary.json); then the paired ratios compared/32-true and the
-mel loss difference. Over 3 % worse mel loss means the choice is wrong for this device. The
+mel loss difference, and the voice measures of each run's last validation (``pixi run evaluate``'s
+MCD, F0, voicing, duration and word error, measured on the held-out clips during training). Over
+3 % worse mel loss means the choice is wrong for this device. The
 load average is printed at the start and the end: on a shared machine, read the ratios only
 next to it.
 """
@@ -55,6 +57,16 @@ def last_val_mel(output: Path) -> float:
     return float(best["val_mel"])
 
 
+MEASURES = ("val_mcd", "val_f0_rmse", "val_voicing_error", "val_duration_error", "val_wer")
+
+
+def last_voice_measures(output: Path) -> dict[str, float]:
+    """The last validation's voice measures (tasks.evaluate's, measured during training), if any."""
+    summary = json.loads((output / "summary.json").read_text())
+    validations = (summary.get("voice_measures") or {}).get("validations") or [{}]
+    return {name: float(validations[-1][name]) for name in MEASURES if validations[-1].get(name) is not None}
+
+
 def median_batch_seconds(output: Path) -> float:
     """Median batch-end to batch-end time in metrics.csv, the gaps that hold a validation left out."""
     with (output / "metrics.csv").open(newline="") as handle:
@@ -79,7 +91,7 @@ def train_once(work: Path, precision: str, steps: int) -> dict:
         raise RuntimeError(f"{precision} run exited {done.returncode}:\n{done.stderr[-3000:]}")
     summary = json.loads((output / "summary.json").read_text())
     return {"train_s": summary["seconds"]["train"], "batch_s": median_batch_seconds(output), "wall_s": wall,
-            "val_mel": last_val_mel(output)}
+            "val_mel": last_val_mel(output), "measures": last_voice_measures(output)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
               f"wall {med(precision, 'wall_s'):.1f} s, val mel {med(precision, 'val_mel'):.4f}")
     print(f"  batch time {compared}/{REFERENCE}: {batch_ratio:.2f}x ({1 / batch_ratio:.2f}x as fast); "
           f"training phase {train_ratio:.2f}x ({1 / train_ratio:.2f}x as fast); wall {wall_ratio:.2f}x")
+    for name in MEASURES:  # the voice measures of the last validation, where both runs have them
+        paired = [(c["measures"][name], r["measures"][name]) for c, r in pairs
+                  if name in c["measures"] and name in r["measures"]]
+        if paired:
+            print(f"  {name} {compared} vs {REFERENCE} (median of pairs): "
+                  f"{statistics.median(c for c, _ in paired):.4g} vs {statistics.median(r for _, r in paired):.4g}")
     verdict = "within" if mel_change <= MEL_TOLERANCE else "OVER"
     print(f"  validation mel loss {compared} vs {REFERENCE}: {100 * mel_change:+.1f} % ({verdict} the 3 % limit)")
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at end")
