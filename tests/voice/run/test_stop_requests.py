@@ -46,8 +46,16 @@ def test_a_data_loader_worker_ignores_the_stop_signals_of_its_group():
     assert out.strip() == "[tensor([0])]"  # the worker survived all four and delivered its item
 
 
+@pytest.fixture
+def sighup_default():
+    """SIGHUP's default action for the test, whatever started pytest (nohup ignores it)."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, before)
+
+
 @posix
-def test_the_handler_records_the_first_signal_and_a_second_ctrl_c_aborts():
+def test_the_handler_records_the_first_signal_and_a_second_ctrl_c_aborts(sighup_default):
     with StopRequest(requeue_signal=signal.SIGUSR1) as stop:
         os.kill(os.getpid(), signal.SIGHUP)
         time.sleep(0.05)
@@ -139,3 +147,22 @@ def test_only_the_first_slurm_task_is_the_main_process(monkeypatch):
     assert is_worker_process()
     monkeypatch.setenv("SLURM_JOB_NAME", "interactive")  # Lightning ignores Slurm there; so do we
     assert not is_worker_process()
+
+
+@posix
+def test_a_signal_ignored_before_the_run_stays_ignored():
+    # `nohup pixi run train &`: closing the terminal must not stop the run.
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with StopRequest() as stop:
+            stop.install()  # the run installs again once Lightning has started
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+            assert stop.signal_name is None
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGTERM)  # the others still stop the run
+            time.sleep(0.05)
+            assert stop.signal_name == "SIGTERM"
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)

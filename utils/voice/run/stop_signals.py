@@ -81,6 +81,10 @@ class StopRequest:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in self._signals:
+            if sig not in self._previous and signal.getsignal(sig) is signal.SIG_IGN:
+                # Ignored before the run began: `nohup` ignores SIGHUP so that a closed terminal
+                # does not end the job, a shell's background job ignores SIGINT. Keep that choice.
+                continue
             previous = signal.signal(sig, self._handle)
             self._previous.setdefault(sig, previous)
 
