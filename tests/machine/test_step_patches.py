@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from utils.machine import piper_compat, step_patches
+from utils.machine import discriminator_pass, piper_compat, step_patches
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ def test_discriminator_step_gets_pipers_weight_gradients():
 def test_frozen_parameters_are_thawed_after_an_error():
     layer = torch.nn.Linear(2, 2)
     layer.bias.requires_grad_(False)  # frozen before: stays frozen
-    with pytest.raises(ZeroDivisionError), step_patches.frozen_parameters(layer):
+    with pytest.raises(ZeroDivisionError), discriminator_pass.frozen_parameters(layer):
         assert not layer.weight.requires_grad
         1 / 0  # noqa: B018
     assert layer.weight.requires_grad and not layer.bias.requires_grad
