@@ -60,9 +60,8 @@ def last_val_mel(output: Path) -> float:
 MEASURES = ("val_mcd", "val_f0_rmse", "val_voicing_error", "val_duration_error", "val_wer")
 
 
-def last_voice_measures(output: Path) -> dict[str, float]:
-    """The last validation's voice measures (tasks.evaluate's, measured during training), if any."""
-    summary = json.loads((output / "summary.json").read_text())
+def last_voice_measures(summary: dict) -> dict[str, float]:
+    """The last validation's voice measures in a run's summary.json (tasks.evaluate's), if any."""
     validations = (summary.get("voice_measures") or {}).get("validations") or [{}]
     return {name: float(validations[-1][name]) for name in MEASURES if validations[-1].get(name) is not None}
 
@@ -91,7 +90,7 @@ def train_once(work: Path, precision: str, steps: int) -> dict:
         raise RuntimeError(f"{precision} run exited {done.returncode}:\n{done.stderr[-3000:]}")
     summary = json.loads((output / "summary.json").read_text())
     return {"train_s": summary["seconds"]["train"], "batch_s": median_batch_seconds(output), "wall_s": wall,
-            "val_mel": last_val_mel(output), "measures": last_voice_measures(output)}
+            "val_mel": last_val_mel(output), "measures": last_voice_measures(summary)}
 
 
 def main(argv: list[str] | None = None) -> int:
