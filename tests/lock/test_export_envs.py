@@ -46,8 +46,8 @@ def _render_explicit(lockfile: Path, template: str, cwd: Path, *extra: str) -> N
 
 
 @pytest.fixture(scope="module")
-def exported(lock, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("environments")
+def exported(lock, module_tmp_path_factory) -> Path:
+    out = module_tmp_path_factory.mktemp("environments")
     assert export_envs.main(["--output", str(out)]) == 0
     return out
 

@@ -51,22 +51,22 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def job_env(tmp_path_factory, cluster) -> dict:
+def job_env(module_tmp_path_factory, cluster) -> dict:
     """What sbatch exports to the job: the cluster's SLURM_CONF, the stand-in pixi, one cache."""
-    bin_dir = tmp_path_factory.mktemp("bin")
+    bin_dir = module_tmp_path_factory.mktemp("bin")
     stand_in = bin_dir / "pixi"
     stand_in.write_text("#!/bin/sh\n# STAND-IN for pixi (none on this machine): shell-hook activates this "
                         f"test's Python\n[ \"$1\" = shell-hook ] && echo 'export PATH=\"{Path(sys.executable).parent}"
                         ":$PATH\"'\n")
     stand_in.chmod(0o755)
     path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
-    return cluster.env | {"PATH": path, "COAXIAL_CACHE": str(tmp_path_factory.mktemp("cache")),
+    return cluster.env | {"PATH": path, "COAXIAL_CACHE": str(module_tmp_path_factory.mktemp("cache")),
                           "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_piper_dataset(tmp_path_factory.mktemp("data"), 6)
+def dataset(module_tmp_path_factory) -> Path:
+    return make_piper_dataset(module_tmp_path_factory.mktemp("data"), 6)
 
 
 def _submit(cluster, env, script: Path, log: Path, sbatch_options: list[str], train_args: list[str]) -> int:

@@ -23,8 +23,8 @@ from utils.voice.run_config import (
 
 
 @pytest.fixture(scope="module")
-def three_clips(tmp_path_factory):
-    return validate_dataset(make_piper_dataset(tmp_path_factory.mktemp("data"), n=3))
+def three_clips(module_tmp_path_factory):
+    return validate_dataset(make_piper_dataset(module_tmp_path_factory.mktemp("data"), n=3))
 
 
 def test_passthrough_values_are_parsed_as_json_or_text():

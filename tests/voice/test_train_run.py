@@ -47,15 +47,15 @@ def _wav(path: Path) -> tuple[np.ndarray, int]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def cache(module_tmp_path_factory) -> Path:
+    return module_tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, cache) -> tuple[Path, subprocess.CompletedProcess]:
+def demo_run(module_tmp_path_factory, cache) -> tuple[Path, subprocess.CompletedProcess]:
     """The demo command (no --dataset) with a 3-batch schedule instead of 10, on the CPU whatever
     this machine has (the assertions below expect CPU and fp32)."""
-    output = tmp_path_factory.mktemp("demo") / "out"
+    output = module_tmp_path_factory.mktemp("demo") / "out"
     done = _train_subprocess(["--output", str(output), "--max-steps", "3", "--accelerator", "cpu"], cache)
     assert done.returncode == 0, done.stderr[-3000:]
     return output, done

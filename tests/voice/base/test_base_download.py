@@ -16,8 +16,8 @@ URL_PATH = "/en/en_US/tiny/medium/epoch%3D2164-step%3D1355540.ckpt"
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    path = write_published_checkpoint(tmp_path_factory.mktemp("served") / "tiny.ckpt", arch=TINY)
+def published(module_tmp_path_factory):
+    path = write_published_checkpoint(module_tmp_path_factory.mktemp("served") / "tiny.ckpt", arch=TINY)
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 

@@ -26,13 +26,13 @@ SMALL_RUN = ["--batch-size", "2", "--segment-size", "4096", "--num-workers", "0"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache(module_tmp_path_factory):
+    return module_tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(scope="module")
-def tiny_bases(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bases")
+def tiny_bases(module_tmp_path_factory):
+    folder = module_tmp_path_factory.mktemp("bases")
     single = write_published_checkpoint(folder / "single.ckpt", arch=TINY, sample_rate=16000)
     multi = write_published_checkpoint(folder / "multi.ckpt", arch=TINY, num_speakers=3)
     return {"single": single, "multi": multi}
@@ -96,9 +96,9 @@ def test_chosen_speaker_of_a_multi_speaker_base_becomes_a_single_speaker_voice(t
 
 
 @pytest.fixture(scope="module")
-def finetuned(tmp_path_factory, cache):
+def finetuned(module_tmp_path_factory, cache):
     """The done-when run: a published-format x_low base over HTTP, 4 batches, export, speak."""
-    folder = tmp_path_factory.mktemp("finetune")
+    folder = module_tmp_path_factory.mktemp("finetune")
     base = write_published_checkpoint(folder / "epoch=2164-step=1355540.ckpt", quality="x-low", sample_rate=16000,
                                       discriminator=True)
     with LoopbackServer(ServedFiles({"/x.ckpt": base})) as server:

@@ -19,13 +19,13 @@ from utils.voice.data.dataset_report import CONTENT_KINDS
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    return make_content_profile(tmp_path_factory.mktemp("clean"), 20)
+def clean(module_tmp_path_factory):
+    return make_content_profile(module_tmp_path_factory.mktemp("clean"), 20)
 
 
 @pytest.fixture(scope="module")
-def damaged(tmp_path_factory):
-    return make_content_profile(tmp_path_factory.mktemp("damaged"), 20, damaged=True)
+def damaged(module_tmp_path_factory):
+    return make_content_profile(module_tmp_path_factory.mktemp("damaged"), 20, damaged=True)
 
 
 def _flagged(folder, voice_rate=22050, cache=None):

@@ -28,9 +28,9 @@ def _files(cache: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module", params=[None, ["alice", "bob"]], ids=["one-speaker", "two-speakers"])
-def piper_reference(request, tmp_path_factory):
+def piper_reference(request, module_tmp_path_factory):
     """A dataset and the cache piper's own single-process prepare_data writes for it."""
-    root = tmp_path_factory.mktemp("features")
+    root = module_tmp_path_factory.mktemp("features")
     folder = make_piper_dataset(root, CLIPS, speakers=request.param)
     speakers = len(request.param) if request.param else 1
     _datamodule(folder, root / "reference", speakers).prepare_data()

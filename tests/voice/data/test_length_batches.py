@@ -13,11 +13,11 @@ HOP, SEGMENT = 256, 8192
 
 
 @pytest.fixture(scope="module")
-def utterances(tmp_path_factory):
+def utterances(module_tmp_path_factory):
     """Six clips of the bundled sample through piper's cache (prepared here), loaded as piper does."""
     from piper.train.vits.dataset import VitsDataModule
 
-    root = tmp_path_factory.mktemp("lengths")
+    root = module_tmp_path_factory.mktemp("lengths")
     folder = make_piper_dataset(root, 6)
     dm = VitsDataModule(csv_path=folder / "metadata.csv", audio_dir=folder / "wavs", cache_dir=root / "cache",
                         espeak_voice="en-us", config_path=root / "config.json", voice_name="t",

@@ -16,8 +16,8 @@ ENTRY_KEYS = {"file", "line", "clip", "kind", "message", "fix"}
 
 
 @pytest.fixture(scope="module")
-def damaged(tmp_path_factory):
-    return make_content_profile(tmp_path_factory.mktemp("damaged"), 20, damaged=True)
+def damaged(module_tmp_path_factory):
+    return make_content_profile(module_tmp_path_factory.mktemp("damaged"), 20, damaged=True)
 
 
 def _run(argv, capsys):

@@ -45,8 +45,8 @@ def _export_tiny_voice(folder: Path, sample_rate: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_voice(tmp_path_factory) -> Path:
-    return _export_tiny_voice(tmp_path_factory.mktemp("voice"), 22050)
+def tiny_voice(module_tmp_path_factory) -> Path:
+    return _export_tiny_voice(module_tmp_path_factory.mktemp("voice"), 22050)
 
 
 def _small_dataset(folder: Path, rows: list[tuple[str, str]], sample_rate: int | None = None) -> Path:

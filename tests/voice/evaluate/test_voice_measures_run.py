@@ -22,11 +22,11 @@ MEASURES = ("val_mcd", "val_f0_rmse", "val_voicing_error", "val_duration_error",
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("measured") / "out"
+def run(module_tmp_path_factory) -> Path:
+    output = module_tmp_path_factory.mktemp("measured") / "out"
     argv = ["--dataset", str(SAMPLE_DATASET), "--quality", "x_low", "--batch-size", "2", "--segment-size", "4096",
             "--num-workers", "0", "--max-steps", "3", "--trainer.limit_train_batches=3", "--sample-every", "0",
-            "--accelerator", "cpu", "--output", str(output), "--cache-dir", str(tmp_path_factory.mktemp("cache")),
+            "--accelerator", "cpu", "--output", str(output), "--cache-dir", str(module_tmp_path_factory.mktemp("cache")),
             "--quiet"]
     assert train_main(argv) == 0
     return output

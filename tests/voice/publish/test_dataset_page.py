@@ -23,8 +23,8 @@ from utils.voice.publish.dataset_page import FLAGGED_DIR, write_dataset_check
 
 
 @pytest.fixture(scope="module")
-def damaged(tmp_path_factory):
-    return make_content_profile(tmp_path_factory.mktemp("damaged"), 20, damaged=True)
+def damaged(module_tmp_path_factory):
+    return make_content_profile(module_tmp_path_factory.mktemp("damaged"), 20, damaged=True)
 
 
 def test_dataset_section_counts_kinds_and_plays_each_flagged_clip(damaged, tmp_path):

@@ -17,7 +17,7 @@ VOICE = "en_US-anna-medium"
 
 
 @pytest.fixture(scope="module")
-def exported_voice(tmp_path_factory):
+def exported_voice(module_tmp_path_factory):
     """A real voice: a small piper1-gpl VitsModel exported to ONNX with the config piper.train writes."""
     import torch
     from piper.config import PhonemeType, PiperConfig
@@ -26,7 +26,7 @@ def exported_voice(tmp_path_factory):
 
     from utils.voice.publish.export import export_onnx, write_voice_config
 
-    out = tmp_path_factory.mktemp("output")
+    out = module_tmp_path_factory.mktemp("output")
     training_config = out / "checkpoints" / "voice_config.json"
     training_config.parent.mkdir()
     piper_config = PiperConfig(num_symbols=256, num_speakers=1, sample_rate=22050, espeak_voice="en-us",

@@ -28,8 +28,8 @@ pytestmark = [pytest.mark.slow,
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def cache(module_tmp_path_factory) -> Path:
+    return module_tmp_path_factory.mktemp("cache")
 
 
 def _start(args: list[str], cache: Path, env: dict | None = None) -> subprocess.Popen:

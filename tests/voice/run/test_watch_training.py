@@ -39,9 +39,9 @@ def _limit_leaving_out_two() -> tuple[int, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def watched_run(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    output = tmp_path_factory.mktemp("watch") / "out"
+def watched_run(module_tmp_path_factory):
+    cache = module_tmp_path_factory.mktemp("cache")
+    output = module_tmp_path_factory.mktemp("watch") / "out"
     limit, long_texts = _limit_leaving_out_two()
     argv = ["--dataset", str(SAMPLE_DATASET), "--quality", "x_low", "--batch-size", "2", "--segment-size", "4096",
             "--num-workers", "0", "--max-steps", "7", "--sample-every", "2", "--keep-best", str(KEEP_BEST),
