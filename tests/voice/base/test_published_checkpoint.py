@@ -22,7 +22,8 @@ from utils.voice.base.published_checkpoint import model_kwargs_from_hparams, rea
 
 @pytest.fixture(scope="module")
 def tiny_published(module_tmp_path_factory):
-    return write_published_checkpoint(module_tmp_path_factory.mktemp("ckpt") / "epoch=2164-step=1355540.ckpt", arch=TINY)
+    folder = module_tmp_path_factory.mktemp("ckpt")
+    return write_published_checkpoint(folder / "epoch=2164-step=1355540.ckpt", arch=TINY)
 
 
 def pickled_bytes(path) -> bytes:

@@ -26,8 +26,8 @@ def run(module_tmp_path_factory) -> Path:
     output = module_tmp_path_factory.mktemp("measured") / "out"
     argv = ["--dataset", str(SAMPLE_DATASET), "--quality", "x_low", "--batch-size", "2", "--segment-size", "4096",
             "--num-workers", "0", "--max-steps", "3", "--trainer.limit_train_batches=3", "--sample-every", "0",
-            "--accelerator", "cpu", "--output", str(output), "--cache-dir", str(module_tmp_path_factory.mktemp("cache")),
-            "--quiet"]
+            "--accelerator", "cpu", "--output", str(output),
+            "--cache-dir", str(module_tmp_path_factory.mktemp("cache")), "--quiet"]
     assert train_main(argv) == 0
     return output
 
