@@ -53,7 +53,8 @@ def last_val_mel(output: Path) -> float:
         return float(values[-1])
     best = json.loads((output / "summary.json").read_text()).get("best") or {}
     if "val_mel" not in best:
-        raise RuntimeError(f"{output} has no validation mel loss: did the run validate?")
+        raise RuntimeError(f"{output} has no validation mel loss: its batches ended before the first "
+                           "validation (the end of an epoch, 13 batches of the sample): pass a larger --steps")
     return float(best["val_mel"])
 
 
@@ -113,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         order = (REFERENCE, compared) if i % 2 == 0 else (compared, REFERENCE)
         for precision in order:
             with tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
-                res = train_once(Path(tmp), precision, args.steps)
+                try:
+                    res = train_once(Path(tmp), precision, args.steps)
+                except RuntimeError as error:
+                    print(f"error: {error}", file=sys.stderr)
+                    return 1
             results[precision].append(res)
             print(f"[{i + 1}/{args.repeats}] {precision:10s} train {res['train_s']:.1f} s, "
                   f"batch {res['batch_s']:.3f} s, wall {res['wall_s']:.1f} s, val mel {res['val_mel']:.4f}", flush=True)

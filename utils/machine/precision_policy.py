@@ -11,7 +11,8 @@ Policy (user overrides always win):
   choice that is correct everywhere wins until someone measures otherwise.
 - CPU: ``bf16-mixed`` where the CPU computes bf16 natively (AVX512-BF16 on AMD Zen 4+ and Intel
   Cooper Lake, AMX on Intel Sapphire Rapids+: 1.3x the training speed of fp32 on our Zen 4),
-  else ``32-true`` (bf16-mixed measured ~10x slower than fp32 on an AVX2-only CPU).
+  else ``32-true`` (bf16-mixed measured ~10x slower than fp32 on an AVX2-only CPU, 1.8x slower per
+  batch on an AVX-512 Intel Xeon without BF16).
 
 A rule cannot know every device: where ``utils.machine.precision_probe`` timed the candidates on
 this device with this torch (``pixi run postinstall`` records it in the machine profile), the
@@ -80,7 +81,8 @@ def _default_precision(hw: Hardware, accelerator: str, measured: dict | None) ->
         flags = "/".join(f for f in hw.cpu_flags if "bf16" in f)
         return "bf16-mixed", (f"the CPU computes bf16 natively ({flags}); not measured on this machine yet "
                               "(`pixi run postinstall` times it)")
-    return "32-true", "CPU without AVX512-BF16/AMX: bf16 autocast measured ~10x slower than fp32 there"
+    return "32-true", ("CPU without AVX512-BF16/AMX: bf16 autocast measured slower than fp32 there "
+                       "(1.8x per batch with AVX-512, ~10x with AVX2 only)")
 
 
 def _override_warnings(hw: Hardware, acc: str, prec: str, measured: dict | None) -> list[str]:

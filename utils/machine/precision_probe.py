@@ -1,6 +1,6 @@
 """Which precision trains fastest on this device, by measurement: a few real steps in each candidate.
 
-A rule cannot know everything: bf16 autocast is about 10x slower than fp32 on an AVX2 CPU and
+A rule cannot know everything: bf16 autocast is slower than fp32 on a CPU without bf16 (1.8x to 10x) and
 faster on one with AVX512-BF16 (1.3x on our Zen 4), and a CUDA 7.x card may or may not gain from
 fp16. ``measure`` trains piper's VITS at the demo's size (x_low, batch 2, segment 4096, on a
 generated batch of real-shaped audio) for a few steps in each candidate precision, alternating
