@@ -45,16 +45,16 @@ def chosen_precision() -> tuple[str, str]:
     return choice.precision, choice.reason
 
 
-def last_val_mel(output: Path) -> float:
-    """The last validation mel loss the run logged (metrics.csv), else its best one (summary.json)."""
+def last_val_mel(output: Path, summary: dict) -> float:
+    """The last validation mel loss the run logged (metrics.csv), else its best one (summary.json's)."""
     with (output / "metrics.csv").open(newline="") as handle:
         values = [row["val_mel"] for row in csv.DictReader(handle) if row.get("val_mel")]
     if values:
         return float(values[-1])
-    best = json.loads((output / "summary.json").read_text()).get("best") or {}
+    best = summary.get("best") or {}
     if "val_mel" not in best:
         raise RuntimeError(f"{output} has no validation mel loss: its batches ended before the first "
-                           "validation (the end of an epoch, 13 batches of the sample): pass a larger --steps")
+                           "validation, at the end of the first epoch: pass a larger --steps")
     return float(best["val_mel"])
 
 
@@ -91,7 +91,7 @@ def train_once(work: Path, precision: str, steps: int) -> dict:
         raise RuntimeError(f"{precision} run exited {done.returncode}:\n{done.stderr[-3000:]}")
     summary = json.loads((output / "summary.json").read_text())
     return {"train_s": summary["seconds"]["train"], "batch_s": median_batch_seconds(output), "wall_s": wall,
-            "val_mel": last_val_mel(output), "measures": last_voice_measures(summary)}
+            "val_mel": last_val_mel(output, summary), "measures": last_voice_measures(summary)}
 
 
 def main(argv: list[str] | None = None) -> int:
