@@ -51,6 +51,10 @@ class BaseCheckpoint:
     global_step: int | None = None   # Lightning optimizer steps (two per batch)
     lightning_version: str | None = None
     dropped: list[str] = field(default_factory=list)  # hyper-parameters not carried over
+    # A checkpoint made from a published voice's ONNX (utils.voice.base.onnx_voice) carries that
+    # voice's .onnx.json (its phoneme map is the one the weights know) and where it came from.
+    voice_config: dict | None = None
+    onnx_source: dict | None = None
 
     @property
     def batches_done(self) -> int:
@@ -85,6 +89,9 @@ def read_base_checkpoint(path: str | os.PathLike) -> BaseCheckpoint:
         global_step=_int_or_none(checkpoint.get("global_step")),
         lightning_version=checkpoint.get("pytorch-lightning_version"),
         dropped=sorted(k for k in hparams if k not in kwargs),
+        voice_config=_json_or_none(checkpoint.get("coaxial_voice_config")),
+        onnx_source=checkpoint.get("coaxial_onnx_voice") if isinstance(checkpoint.get("coaxial_onnx_voice"), dict)
+        else None,
     )
 
 
@@ -129,6 +136,16 @@ def _check_generator_present(path: Path, state_dict: dict) -> None:
     if not any(str(key).startswith("model_g.") for key in state_dict):
         raise CheckpointError(f"{path}: no generator weights (model_g.*) in state_dict — not a Piper VITS "
                               "checkpoint")
+
+
+def _json_or_none(text) -> dict | None:
+    import json
+
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _int_or_none(value) -> int | None:

@@ -84,3 +84,29 @@ def check_match(voice: Voice, recordings_rate: int, speakers: list[str], source:
     if espeak_voice and voice.espeak_voice and espeak_voice.lower() != voice.espeak_voice.lower():
         raise BadInput(f"{voice.path}: speaks espeak-ng language {voice.espeak_voice!r} but {source} was "
                        f"trained as {espeak_voice!r} — evaluate a voice of the same language")
+
+
+def speak_deterministic(voice: Voice, text: str) -> np.ndarray:
+    """The sentence with every noise scale at 0 and no loudness normalisation: the same text gives
+    the same samples twice, so two voices that hold the same weights give the same samples."""
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False)
+    chunks = [chunk.audio_float_array for chunk in voice.runtime.synthesize(text, syn_config=config)]
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def same_speech(reference: Voice, candidate: Voice, sentences: list[str]) -> list[dict]:
+    """Per sentence: both lengths in samples and the candidate's SNR in dB against the reference
+    (inf where identical; None where the lengths differ, since samples then do not line up)."""
+    rows = []
+    for text in sentences:
+        ref, got = speak_deterministic(reference, text), speak_deterministic(candidate, text)
+        snr = None
+        if ref.size == got.size and ref.size:
+            noise = float(np.sum((ref.astype(np.float64) - got) ** 2))
+            signal = float(np.sum(ref.astype(np.float64) ** 2))
+            snr = float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
+        rows.append({"text": text, "reference_samples": int(ref.size), "candidate_samples": int(got.size),
+                     "snr_db": snr})
+    return rows

@@ -106,7 +106,9 @@ def export_checkpoint(checkpoint_path: Path, output: Path, voice_name: str | Non
     voice = settings.get("voice", {})
     voice_name = voice_name or voice.get("voice_name") or "voice"
     quality = voice.get("quality") or base.quality
-    espeak = espeak_voice or voice.get("espeak_voice") or "en-us"
+    carried = base.voice_config  # a voice's own .onnx.json, when the checkpoint was made from one
+    espeak = (espeak_voice or voice.get("espeak_voice") or ((carried or {}).get("espeak") or {}).get("voice")
+              or "en-us")
     language = voice.get("language") or language_for_espeak(espeak)
     stem = voice_file_stem(voice_name, quality, language, settings.get("dataset", {}).get("demo", False))
 
@@ -116,6 +118,11 @@ def export_checkpoint(checkpoint_path: Path, output: Path, voice_name: str | Non
     beside = checkpoint_path.parent / VOICE_CONFIG_NAME
     if beside.is_file():
         export.write_voice_config(beside, config_path, stem, quality, language)
+    elif carried is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            generated = Path(folder) / VOICE_CONFIG_NAME
+            generated.write_text(json.dumps(carried), encoding="utf-8")
+            export.write_voice_config(generated, config_path, stem, quality, language)
     else:
         hparams = {"num_symbols": base.model_kwargs.get("num_symbols", 256), "num_speakers": base.num_speakers,
                    "sample_rate": base.sample_rate}

@@ -1,0 +1,434 @@
+"""A published Piper voice (``<voice>.onnx`` + ``.onnx.json``) read back into piper's network.
+
+Most Piper voices were published as ONNX only. The inference graph still holds every weight that
+speaks: the text encoder (``enc_p``), the inference part of the stochastic duration predictor
+(``dp``), the flow and the decoder (``dec``), plus ``emb_g`` for several speakers. What it lacks is
+what only training uses: the posterior encoder ``enc_q``, the duration predictor's posterior flows
+(``dp.post_*``) and its second flow (``dp.flows.1``, which VITS's inference skips as "useless
+vflow"), and both discriminators. Those start fresh.
+
+How a graph's tensors find their parameters, in this order (facts measured on piper's exporter
+from torch 2.0 to 2.13):
+
+- an initializer named like the parameter (``enc_p.encoder.attn_layers.0.conv_q.weight``);
+- an initializer consumed by a node whose name is the module's path (``/flow/flows.6/enc/
+  in_layers.0/Conv`` -> ``flow.flows.6.enc.in_layers.0``; input 1 of a Conv is its ``weight``,
+  input 2 its ``bias``; input 0 of a Gather is an embedding's ``weight``). Weight-normed layers were
+  folded at export: the plain weight goes back as direction ``weight_v`` = W and magnitude
+  ``weight_g`` = its norm over every dim but the first;
+- the one folded constant: an ElementwiseAffine flow keeps ``logs`` only as
+  ``/<path>/Exp_output_0`` = exp(-logs);
+- a graph with no module paths (older exporters): by order, against an export of the same network
+  made here. The graph's weights, in the order its nodes first use them, must match the reference
+  export's one for one in shape.
+
+Anything the inference needs that stays unmapped is refused (``OnnxVoiceError``, exit 2); never a
+silent partial load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from utils.errors import BadInput
+
+# Generator parameters that the inference graph cannot hold (training only), by name prefix.
+TRAINING_ONLY = ("enc_q.", "dp.post_", "dp.flows.1.")
+FRESH_PARTS = {
+    "enc_q.": "posterior encoder (enc_q)",
+    "dp.post_": "duration predictor's posterior flows (dp.post_*)",
+    "dp.flows.1.": "duration predictor's second flow (dp.flows.1, unused at inference)",
+}
+# Which input of a node holds which parameter of its module.
+WEIGHT_SLOTS = {"Conv": {1: "weight", 2: "bias"}, "ConvTranspose": {1: "weight", 2: "bias"},
+                "Gather": {0: "weight"}}
+FOLDED_EXP = re.compile(r"^/(?P<path>.+)/Exp_output_0$")
+# Rates piper trains at; 44.1 kHz training fails upstream.
+SAMPLE_RATES = (16000, 22050)
+ONNX_MAGIC_HINT = "an ONNX model (.onnx) of a Piper voice"
+
+
+class OnnxVoiceError(BadInput):
+    """The voice cannot become a checkpoint; the message names the file and the fix (exit 2)."""
+
+
+@dataclass
+class OnnxVoice:
+    """A voice read back: the network to build and the generator weights the graph gave."""
+
+    path: Path
+    config_path: Path
+    sha256: str
+    config: dict
+    model_kwargs: dict[str, Any]        # VitsModel arguments that rebuild the network
+    architecture: str                   # x_low, medium or high
+    quality: str                        # published label (low = medium network at 16 kHz)
+    sample_rate: int
+    num_speakers: int
+    generator: dict[str, Any]           # "<param>" -> tensor, in piper's SynthesizerTrn names
+    restored: list[str] = field(default_factory=list)   # parameter names restored from the graph
+    fresh: dict[str, int] = field(default_factory=dict)  # fresh part -> parameter count
+    mapped_by: str = "module paths"     # or "graph order"
+    restored_numbers: int = 0
+
+    def provenance(self) -> dict:
+        """What a checkpoint records about where its weights came from."""
+        return {"file": self.path.name, "sha256": self.sha256, "config": self.config_path.name,
+                "architecture": self.architecture, "quality": self.quality, "sample_rate": self.sample_rate,
+                "num_speakers": self.num_speakers, "mapped_by": self.mapped_by,
+                "restored": len(self.restored), "restored_numbers": self.restored_numbers,
+                "fresh": dict(self.fresh)}
+
+    def describe(self) -> str:
+        speakers = f", {self.num_speakers} speakers" if self.num_speakers > 1 else ""
+        return (f"{self.path.name}: {self.quality} voice ({self.architecture} network, {self.sample_rate} Hz"
+                f"{speakers}), {len(self.restored)} tensors restored by {self.mapped_by}")
+
+
+def is_onnx_voice(path: str | os.PathLike) -> bool:
+    """A base named by an .onnx file is a voice, not a checkpoint."""
+    return str(path).lower().endswith(".onnx")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_config(path: Path) -> tuple[Path, dict]:
+    """The voice's ``.onnx.json`` beside it, parsed; refused with the fix when missing or broken."""
+    config_path = path.with_name(path.name + ".json")
+    if not config_path.is_file():
+        raise OnnxVoiceError(f"{path}: no {config_path.name} beside it — a Piper voice is the .onnx and its "
+                             ".onnx.json; download both and keep them in one folder")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OnnxVoiceError(f"{config_path}: not readable JSON ({exc}) — download the voice's .onnx.json "
+                             "again") from exc
+    if not isinstance(config, dict) or not isinstance(config.get("phoneme_id_map"), dict):
+        raise OnnxVoiceError(f"{config_path}: no phoneme_id_map — not a Piper voice config; use the .onnx.json "
+                             "published with the voice")
+    return config_path, config
+
+
+def _load_graph(path: Path):
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not path.is_file():
+        raise OnnxVoiceError(f"{path}: no such file — check the path")
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, OSError, ValueError, RuntimeError) as exc:
+        raise OnnxVoiceError(f"{path}: not a readable ONNX model ({type(exc).__name__}) — the file is damaged "
+                             "or truncated; download the voice again") from exc
+    if not model.graph.node or not model.graph.initializer:
+        raise OnnxVoiceError(f"{path}: an empty ONNX graph — the file is damaged or truncated; download the "
+                             "voice again")
+    inputs = {i.name for i in model.graph.input}
+    if not {"input", "input_lengths", "scales"} <= inputs:
+        raise OnnxVoiceError(f"{path}: an ONNX model but not a Piper voice (its inputs are "
+                             f"{', '.join(sorted(inputs)) or 'none'}; a Piper voice takes input, input_lengths, "
+                             "scales) — give " + ONNX_MAGIC_HINT)
+    return model
+
+
+class _Graph:
+    """The parts of an ONNX graph the mapping reads: float initializers and who consumes them."""
+
+    def __init__(self, model):
+        import numpy as np
+        from onnx import numpy_helper
+
+        self.tensors: dict[str, Any] = {}
+        for init in model.graph.initializer:
+            array = numpy_helper.to_array(init)
+            if np.issubdtype(array.dtype, np.floating):
+                self.tensors[init.name] = array
+        self.uses: dict[str, list[tuple[str, str, int]]] = {}
+        self.order: list[str] = []  # float initializers in the order nodes first use them
+        for node in model.graph.node:
+            for slot, name in enumerate(node.input):
+                if name in self.tensors:
+                    if name not in self.uses:
+                        self.order.append(name)
+                    self.uses.setdefault(name, []).append((node.name, node.op_type, slot))
+
+
+def _module_path(node_name: str) -> str | None:
+    """``/flow/flows.6/enc/in_layers.0/Conv`` -> ``flow.flows.6.enc.in_layers.0``."""
+    if not node_name.startswith("/"):
+        return None
+    parts = node_name.strip("/").split("/")[:-1]
+    return ".".join(parts) if parts else None
+
+
+def _place(graph: _Graph, wanted: dict[str, tuple]) -> dict[str, tuple[str, bool]]:
+    """Initializer name -> (parameter name, folded exp(-logs)?) for every tensor the graph's names or
+    its nodes' module paths place."""
+    placed: dict[str, tuple[str, bool]] = {}
+    for name, array in graph.tensors.items():
+        if name in wanted:
+            placed[name] = (name, False)
+            continue
+        folded = FOLDED_EXP.match(name)
+        if folded:
+            logs = folded["path"].replace("/", ".") + ".logs"
+            if logs in wanted:
+                placed[name] = (logs, True)
+            continue
+        for node_name, op_type, slot in graph.uses.get(name, []):
+            path, attr = _module_path(node_name), WEIGHT_SLOTS.get(op_type, {}).get(slot)
+            if path and attr and f"{path}.{attr}" in wanted:
+                placed[name] = (f"{path}.{attr}", False)
+                break
+    return placed
+
+
+def _value(array, folded: bool):
+    """The parameter's value: a folded ``exp(-logs)`` back to ``logs``."""
+    import numpy as np
+
+    if not folded:
+        return array
+    return -np.log(array) if np.all(array > 0) else None
+
+
+def _keep_fitting(found: dict[str, Any], wanted: dict[str, tuple]) -> dict[str, Any]:
+    return {k: v for k, v in found.items() if v is not None and tuple(v.shape) == wanted[k]}
+
+
+def map_by_module_paths(graph: _Graph, wanted: dict[str, tuple]) -> dict[str, Any]:
+    """Parameter name -> array for every tensor placed by its name or its consumer's module path."""
+    found = {key: _value(graph.tensors[name], folded) for name, (key, folded) in _place(graph, wanted).items()}
+    return _keep_fitting(found, wanted)
+
+
+def map_by_order(graph: _Graph, reference: _Graph, wanted: dict[str, tuple]) -> dict[str, Any] | None:
+    """For a graph without module paths: its weights in use order against a reference export's,
+    whose names are known. None unless every position agrees in shape."""
+    if len(graph.order) != len(reference.order):
+        return None
+    placed = _place(reference, wanted)
+    found: dict[str, Any] = {}
+    for mine, theirs in zip(graph.order, reference.order):
+        if graph.tensors[mine].shape != reference.tensors[theirs].shape:
+            return None
+        if theirs in placed:
+            key, folded = placed[theirs]
+            found[key] = _value(graph.tensors[mine], folded)
+    return _keep_fitting(found, wanted)
+
+
+def _embedding(graph: _Graph, path: Path) -> Any:
+    """The phoneme embedding (n_symbols x hidden): fixes the vocabulary and the network's width."""
+    for name, array in graph.tensors.items():
+        if name == "enc_p.emb.weight" or any(node == "/enc_p/emb/Gather" and slot == 0
+                                             for node, _, slot in graph.uses.get(name, [])):
+            return array
+    gathers = [graph.tensors[n] for n in graph.order
+               if any(op == "Gather" and slot == 0 for _, op, slot in graph.uses[n]) and graph.tensors[n].ndim == 2]
+    if gathers:
+        return gathers[0]
+    raise OnnxVoiceError(f"{path}: no phoneme embedding in the graph — not a Piper (VITS) voice; give "
+                         + ONNX_MAGIC_HINT)
+
+
+def infer_network(graph: _Graph, config: dict, path: Path, config_path: Path) -> tuple[str, dict]:
+    """(architecture, VitsModel kwargs) from the graph's shapes, checked against the config."""
+    from utils.voice.run_config import QUALITIES
+
+    emb = _embedding(graph, path)
+    symbols, hidden = int(emb.shape[0]), int(emb.shape[1])
+    conv_pre = next((a for n, a in graph.tensors.items() if n == "dec.conv_pre.weight"
+                     or any(node == "/dec/conv_pre/Conv" and slot == 1 for node, _, slot in graph.uses.get(n, []))),
+                    None)
+    if hidden == 96:
+        architecture = "x_low"
+    elif conv_pre is not None and int(conv_pre.shape[0]) == 512:
+        architecture = "high"
+    elif hidden == 192:
+        architecture = "medium"
+    else:
+        raise OnnxVoiceError(f"{path}: a phoneme embedding {hidden} wide fits none of Piper's networks "
+                             "(x_low 96, medium/high 192) — not a Piper voice this tool can rebuild")
+    sample_rate = int((config.get("audio") or {}).get("sample_rate") or 0)
+    if sample_rate not in SAMPLE_RATES:
+        raise OnnxVoiceError(f"{config_path}: audio.sample_rate {sample_rate or 'missing'} — piper trains at "
+                             f"{' or '.join(map(str, SAMPLE_RATES))} Hz; use the .onnx.json published with the voice")
+    if architecture == "x_low" and sample_rate != 16000 or architecture == "high" and sample_rate != 22050:
+        raise OnnxVoiceError(f"{config_path}: audio.sample_rate {sample_rate} does not match the graph "
+                             f"({architecture} network, published at {16000 if architecture == 'x_low' else 22050} "
+                             "Hz) — this config belongs to another voice; use the voice's own .onnx.json")
+    if int(config.get("num_symbols", symbols)) != symbols:
+        raise OnnxVoiceError(f"{config_path}: num_symbols {config['num_symbols']} but the graph's phoneme "
+                             f"embedding has {symbols} rows — this config belongs to another voice; use the "
+                             "voice's own .onnx.json")
+    largest = max((max(ids) for ids in config["phoneme_id_map"].values() if ids), default=0)
+    if largest >= symbols:
+        raise OnnxVoiceError(f"{config_path}: phoneme_id_map uses id {largest}, the graph knows {symbols} "
+                             "symbols — this config belongs to another voice; use the voice's own .onnx.json")
+    speakers = int(config.get("num_speakers") or 1)
+    emb_g = next((a for n, a in graph.tensors.items() if n == "emb_g.weight"
+                  or any(node == "/emb_g/Gather" for node, _, _ in graph.uses.get(n, []))), None)
+    graph_speakers = int(emb_g.shape[0]) if emb_g is not None else 1
+    if speakers != graph_speakers:
+        raise OnnxVoiceError(f"{config_path}: num_speakers {speakers} but the graph has {graph_speakers} — this "
+                             "config belongs to another voice; use the voice's own .onnx.json")
+    kwargs = {"num_symbols": symbols, "sample_rate": sample_rate, "num_speakers": speakers,
+              **QUALITIES[architecture]["model"]}
+    if emb_g is not None:
+        kwargs["gin_channels"] = int(emb_g.shape[1])
+    return architecture, kwargs
+
+
+def build_generator_model(model_kwargs: dict, seed: int = 1234):
+    """A VitsModel of the voice's network, freshly initialised (seeded: the fresh parts repeat)."""
+    import torch
+
+    from utils.machine import piper_compat
+
+    piper_compat.install_piper_patches()
+    from piper.train.vits.lightning import VitsModel
+
+    torch.manual_seed(seed)
+    return VitsModel(mos_metric="none", **model_kwargs)
+
+
+def inference_shapes(generator) -> dict[str, tuple]:
+    """What the inference graph must give: every generator parameter but the training-only ones,
+    with weight-normed layers as their folded ``weight``."""
+    shapes: dict[str, tuple] = {}
+    for name, tensor in generator.state_dict().items():
+        if name.startswith(TRAINING_ONLY):
+            continue
+        if name.endswith(".weight_g"):
+            continue
+        if name.endswith(".weight_v"):
+            name = name[: -len("_v")]
+        shapes[name] = tuple(tensor.shape)
+    return shapes
+
+
+def _reference_graph(model) -> _Graph:
+    """An export of the same network made here, whose node names carry module paths."""
+    import copy
+
+    import onnx
+
+    from utils.voice.publish.export import export_onnx
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "reference.onnx"
+        export_onnx(copy.deepcopy(model), target)
+        return _Graph(onnx.load(str(target)))
+
+
+def restore_into(generator, found: dict[str, Any]) -> list[str]:
+    """Copy the mapped arrays into the generator; weight norm split back into magnitude and direction."""
+    import torch
+
+    own = generator.state_dict()
+    restored = []
+    with torch.no_grad():
+        for name, array in sorted(found.items()):
+            value = torch.from_numpy(array.copy()).to(torch.float32)
+            if name in own:
+                own[name].copy_(value)
+            else:  # a weight-normed layer: weight = g * v / |v|, norm over every dim but the first
+                own[name + "_v"].copy_(value)
+                dims = tuple(range(1, value.dim()))
+                own[name + "_g"].copy_(value.norm(dim=dims, keepdim=True))
+            restored.append(name)
+    generator.load_state_dict(own)
+    return restored
+
+
+def fresh_parts(generator_state: dict) -> dict[str, int]:
+    parts = {label: sum(t.numel() for k, t in generator_state.items() if k.startswith(prefix))
+             for prefix, label in FRESH_PARTS.items()}
+    return {label: count for label, count in parts.items() if count}
+
+
+def read_voice(path: str | os.PathLike, progress=None, seed: int = 1234) -> tuple[OnnxVoice, Any]:
+    """Read a Piper voice into ``(OnnxVoice, VitsModel)``: the model has every inference weight restored
+    and fresh training-only parts and discriminators. Refuses (OnnxVoiceError) any gap."""
+    from utils.voice.base.published_checkpoint import quality_label
+
+    say = progress or (lambda message: None)
+    path = Path(path)
+    if path.is_file() and path.stat().st_size < 64:
+        raise OnnxVoiceError(f"{path}: {path.stat().st_size} bytes — truncated; download the voice again")
+    config_path, config = read_config(path)
+    model_proto = _load_graph(path)
+    graph = _Graph(model_proto)
+    del model_proto
+    architecture, kwargs = infer_network(graph, config, path, config_path)
+    say(f"{path.name}: {architecture} network, {kwargs['sample_rate']} Hz, {kwargs['num_symbols']} symbols, "
+        f"{kwargs['num_speakers']} speaker(s); mapping {len(graph.tensors)} graph tensors")
+    model = build_generator_model(kwargs, seed)
+    wanted = inference_shapes(model.model_g)
+    found = map_by_module_paths(graph, wanted)
+    mapped_by = "module paths"
+    if len(found) < len(wanted):
+        say(f"{len(wanted) - len(found)} weights not placed by name: matching the graph's order against a "
+            "reference export of the same network")
+        by_order = map_by_order(graph, _reference_graph(model), wanted)
+        if by_order is not None and len(by_order) > len(found):
+            found, mapped_by = by_order, "graph order"
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise OnnxVoiceError(f"{path}: {len(missing)} of {len(wanted)} inference weights not found in the graph "
+                             f"({shown}) — not a Piper voice this tool can restore exactly; nothing was written")
+    restored = restore_into(model.model_g, found)
+    generator_state = model.model_g.state_dict()
+    voice = OnnxVoice(path=path, config_path=config_path, sha256=file_sha256(path), config=config,
+                      model_kwargs=kwargs, architecture=architecture,
+                      quality=quality_label(architecture, kwargs["sample_rate"]), sample_rate=kwargs["sample_rate"],
+                      num_speakers=kwargs["num_speakers"], generator=generator_state, restored=restored,
+                      fresh=fresh_parts(generator_state), mapped_by=mapped_by,
+                      restored_numbers=int(sum(array.size for array in found.values())))
+    if not math.isfinite(sum(float(t.float().abs().sum()) for t in generator_state.values())):
+        raise OnnxVoiceError(f"{path}: the graph's weights hold NaN or infinity — download the voice again")
+    return voice, model
+
+
+def voice_checkpoint(voice: OnnxVoice, model) -> dict:
+    """A checkpoint in piper.train's shape (epoch 0, no optimizer state) that ``--finetune``,
+    ``tasks.export`` and the safe loader read: plain tensors and containers only."""
+    import lightning
+
+    return {
+        "epoch": 0, "global_step": 0, "pytorch-lightning_version": lightning.__version__,
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "hyper_parameters": dict(voice.model_kwargs),
+        "coaxial_onnx_voice": voice.provenance() | {"restored_names": list(voice.restored)},
+        "coaxial_voice_config": json.dumps(voice.config),
+    }
+
+
+def convert_voice(path: Path, output: Path, seed: int = 1234, progress=None) -> OnnxVoice:
+    """Read the voice and write its checkpoint atomically (a crash leaves no partial file)."""
+    import torch
+
+    from utils.files import atomic_path
+
+    voice, model = read_voice(path, progress=progress, seed=seed)
+    checkpoint = voice_checkpoint(voice, model)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(output, keep_name=True) as tmp:  # torch.save names its archive after the file
+        torch.save(checkpoint, tmp)
+    return voice
