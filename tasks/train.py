@@ -122,8 +122,16 @@ def _add_base(parser: argparse.ArgumentParser) -> None:
     base.add_argument("--base-sha256", metavar="HEX", help="sha256 the --base-url file must have")
     base.add_argument("--base-speaker", type=int, metavar="N",
                       help="for a multi-speaker base: start from speaker N as a single-speaker voice")
-    base.add_argument("--finetune", metavar="CKPT", help="a local Piper checkpoint (published piper_train, "
-                                                         "piper.train or coaxial-train)")
+    base.add_argument("--finetune", metavar="CKPT|VOICE.onnx",
+                      help="a local Piper checkpoint (published piper_train, piper.train or coaxial-train), or "
+                           "a published voice's .onnx (its .onnx.json beside it): its weights are restored, "
+                           "what only training uses starts fresh")
+    base.add_argument("--warmup-batches", type=int, metavar="N",
+                      help="fine-tune from a voice's ONNX: train its fresh parts alone for N batches, the "
+                           "restored ones held still, then everything (default: measured, see README)")
+    base.add_argument("--finetune-lr-scale", type=float, metavar="F",
+                      help="fine-tune from a voice's ONNX: after the warm-up the generator learns at F times "
+                           "piper's learning rate (default: measured, see README)")
 
 
 def main(argv: list[str] | None = None) -> int:

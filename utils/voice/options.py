@@ -53,6 +53,8 @@ class BaseRequest:
     base_sha256: str | None = None
     base_speaker: int | None = None              # speaker of a multi-speaker base to start from
     finetune: str | None = None
+    warmup_batches: int | None = None            # batches with a voice's restored parts held still
+    finetune_lr_scale: float | None = None       # after the warm-up: generator learning rate x this
 
     def given(self) -> list[str]:
         """The flags that name a base, in command-line spelling."""

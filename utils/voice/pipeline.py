@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from utils.files import user_cache_root
-from utils.voice.base.finetune import announce_base, choose_base
+from utils.voice.base.finetune import announce_base, check_voice_fits_data, choose_base
 from utils.voice.console import is_worker_process
 from utils.voice.data.content_use import check_before_training, validation_output
 from utils.voice.options import TrainOptions
@@ -66,11 +66,16 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     base = choose_base(base_request, cache_root, resume=resume, progress=not is_worker_process())
     if base is not None:
         announce_base(base, options.voice.quality)
+        check_voice_fits_data(base, report, options.voice.espeak_voice)
     t = time.perf_counter()
-    asked = Asked(voice=dataclasses.replace(options.voice, quality=base.quality) if base else options.voice,
-                  schedule=options.schedule, device=options.device, watch=options.watch,
+    voice = options.voice
+    if base is not None:  # a voice's espeak voice is the language its text encoder learned
+        voice = dataclasses.replace(voice, quality=base.quality, espeak_voice=voice.espeak_voice or base.espeak_voice)
+    asked = Asked(voice=voice, schedule=options.schedule, device=options.device, watch=options.watch,
                   passthrough=options.passthrough, demo=options.dataset is None, export=not options.no_export,
-                  finetune=str(base.path) if base is not None else None)
+                  finetune=str(base.path) if base is not None else None,
+                  warmup_batches=options.base.warmup_batches, finetune_lr_scale=options.base.finetune_lr_scale,
+                  onnx_base=base is not None and base.onnx_source is not None)
     settings = resolve_settings(asked, report, runtime=steps_before.device_runtime(options.device),
                                 previous=previous, finetune_arch=base.arch if base is not None else None)
     steps_before.name_voice(settings, options.voice.language)

@@ -186,6 +186,8 @@ class RunSettings:
     sample_text: str = SAMPLE_TEXT
     checkpoint_every: int | None = None
     finetune: str | None = None
+    warmup_batches: int = 0              # batches with a voice's restored parts held still (ONNX bases)
+    finetune_lr_scale: float = 1.0       # after the warm-up, the generator's learning rate x this (ONNX bases)
     export: bool = True
     versions: dict[str, str | None] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)

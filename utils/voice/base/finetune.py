@@ -2,7 +2,8 @@
 
 Three ways to name a base, one at a time: ``--base NAME`` (a pinned entry of
 data/base_checkpoints.toml), ``--base-url URL --base-sha256 HEX`` (any file, pinned by the user),
-``--finetune PATH`` (a local checkpoint: a published one or one coaxial-train wrote). Downloads are
+``--finetune PATH`` (a local checkpoint: a published one or one coaxial-train wrote, or a published
+voice's ``.onnx``, read back by ``utils.voice.base.onnx_voice``). Downloads are
 checked and cached by ``utils.voice.base.download``; the checkpoint is read through the allowlist of
 ``utils.voice.base.published_checkpoint``. The base then fixes the network (architecture, widths,
 kernel sizes) and the sample rate, and its quality label becomes the voice's. A multi-speaker base
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.errors import BadInput, TrainingFailed
+from utils.voice.base.onnx_voice import is_onnx_voice
 from utils.voice.console import say
 from utils.voice.options import BaseRequest
 
@@ -44,13 +46,22 @@ class BaseChoice:
     batches_done: int
     speaker: int | None = None
     base_speakers: int = 1
+    # A base made from a published voice's ONNX: where it came from, and the voice's .onnx.json
+    # (its phoneme map and espeak voice are what the restored weights know).
+    onnx_source: dict | None = None
+    voice_config: dict | None = None
+
+    @property
+    def espeak_voice(self) -> str | None:
+        return ((self.voice_config or {}).get("espeak") or {}).get("voice")
 
     def summary(self) -> dict[str, Any]:
         """What summary.json records about the base (weights excluded)."""
         return {"base": self.source, "base_file": str(self.path), "base_quality": self.quality,
                 "base_architecture": self.architecture, "base_sample_rate": self.sample_rate,
                 "base_epochs": self.epochs_done, "base_batches": self.batches_done,
-                "base_speaker": self.speaker, "base_speakers": self.base_speakers}
+                "base_speaker": self.speaker, "base_speakers": self.base_speakers,
+                "base_onnx": self.onnx_source}
 
 
 def _check_request(request: BaseRequest, resume: bool) -> None:
@@ -102,7 +113,7 @@ def choose_base(request: BaseRequest, cache_root: Path, resume: bool = False,
 
     source, path = _local_file(request, cache_root, progress)
     try:
-        base = read_base_checkpoint(path)
+        base = _read_voice_base(path, progress) if is_onnx_voice(path) else read_base_checkpoint(path)
         state_dict, arch, speaker = _speaker_choice(base, request.base_speaker)
     except CheckpointError as exc:
         raise BadInput(str(exc)) from exc
@@ -110,7 +121,46 @@ def choose_base(request: BaseRequest, cache_root: Path, resume: bool = False,
     return BaseChoice(source=source, path=path, description=base.describe(), quality=base.quality,
                       architecture=base.architecture, sample_rate=base.sample_rate, arch=arch,
                       finetune={"state_dict": state_dict}, epochs_done=base.epoch,
-                      batches_done=base.batches_done, speaker=speaker, base_speakers=base.num_speakers)
+                      batches_done=base.batches_done, speaker=speaker, base_speakers=base.num_speakers,
+                      onnx_source=base.onnx_source, voice_config=base.voice_config)
+
+
+def _read_voice_base(path: Path, progress: bool):
+    """A published voice's ONNX as a base, converted in memory (tasks.voice_to_checkpoint writes it)."""
+    from utils.voice.base.onnx_voice import as_base_checkpoint, read_voice
+
+    voice, model = read_voice(path, progress=say if progress else None)
+    return as_base_checkpoint(voice, model)
+
+
+def check_voice_fits_data(base: BaseChoice, report, espeak_voice: str | None) -> None:
+    """A voice's weights know its own phoneme ids and its sample rate: the data must agree (exit 2)."""
+    if base.voice_config is None:
+        return
+    from piper.phoneme_ids import DEFAULT_PHONEME_ID_MAP
+
+    config = base.voice_config
+    if str(config.get("phoneme_type", "espeak")) != "espeak":
+        raise BadInput(f"{base.path}: its phonemes are {config.get('phoneme_type')!r}, piper.train phonemizes "
+                       "with espeak-ng — fine-tune from an espeak voice (nearly every published Piper voice)")
+    clash = sorted(p for p, ids in config["phoneme_id_map"].items()
+                   if p in DEFAULT_PHONEME_ID_MAP and list(ids) != list(DEFAULT_PHONEME_ID_MAP[p]))
+    if clash:
+        raise BadInput(f"{base.path}: its phoneme map gives {len(clash)} phoneme(s) other ids than piper.train "
+                       f"uses (first {clash[0]!r}: {config['phoneme_id_map'][clash[0]]} vs "
+                       f"{DEFAULT_PHONEME_ID_MAP[clash[0]]}) — the restored text encoder would read the wrong "
+                       "symbols; fine-tune from a voice made with piper's phoneme map")
+    low = [clip for clip in report.clips if clip.sample_rate < base.sample_rate]
+    if low:
+        first = low[0]
+        raise BadInput(f"{first.audio_path}: {first.sample_rate} Hz ({len(low)} of {len(report.clips)} clips below "
+                       f"the voice's {base.sample_rate} Hz) — upsampled, they would teach the voice to sound "
+                       f"muffled; record at {base.sample_rate} Hz or more, or start from a 16000 Hz voice "
+                       "(quality low or x_low)")
+    voice_espeak = base.espeak_voice
+    if espeak_voice and voice_espeak and espeak_voice.lower() != voice_espeak.lower():
+        say(f"note: --espeak-voice {espeak_voice} differs from the voice's {voice_espeak}: its text encoder "
+            "learned the phonemes of that language")
 
 
 def _speaker_choice(base, speaker: int | None) -> tuple[dict, dict, int | None]:
@@ -138,3 +188,7 @@ def announce_base(base: BaseChoice, asked_quality: str | None) -> None:
     say(f"fine-tune from {base.source}: {base.description}{speaker}; keeps its {base.architecture} network "
         f"and {base.sample_rate} Hz sample rate (quality label {base.quality}); optimizer state not carried "
         "over, --max-steps/--max-epochs count this run")
+    if base.onnx_source is not None:
+        fresh = "; ".join(f"{label} {count / 1e6:.2f} M" for label, count in base.onnx_source["fresh"].items())
+        say(f"  restored from the voice's graph: {base.onnx_source['restored']} tensors "
+            f"({base.onnx_source['restored_numbers'] / 1e6:.2f} M numbers); fresh: {fresh}; both discriminators")

@@ -56,6 +56,15 @@ SAMPLE_RATES = (16000, 22050)
 ONNX_MAGIC_HINT = "an ONNX model (.onnx) of a Piper voice"
 
 
+# Batches a fine-tune from a voice trains its fresh parts alone, the restored ones held still
+# (--warmup-batches overrides). Chosen by measurement: benchmarks/bench_onnx_base.py and
+# benchmarks/results/issue-33-onnx-base.md.
+DEFAULT_WARMUP_BATCHES = 200
+# After the warm-up the generator trains at this fraction of piper's learning rate
+# (--finetune-lr-scale overrides): measured in the same benchmark.
+DEFAULT_FINETUNE_LR_SCALE = 0.1
+
+
 class OnnxVoiceError(BadInput):
     """The voice cannot become a checkpoint; the message names the file and the fix (exit 2)."""
 
@@ -78,6 +87,7 @@ class OnnxVoice:
     fresh: dict[str, int] = field(default_factory=dict)  # fresh part -> parameter count
     mapped_by: str = "module paths"     # or "graph order"
     restored_numbers: int = 0
+    check_snr_db: float = 0.0           # the restored network against the graph (check_restore)
 
     def provenance(self) -> dict:
         """What a checkpoint records about where its weights came from."""
@@ -85,6 +95,7 @@ class OnnxVoice:
                 "architecture": self.architecture, "quality": self.quality, "sample_rate": self.sample_rate,
                 "num_speakers": self.num_speakers, "mapped_by": self.mapped_by,
                 "restored": len(self.restored), "restored_numbers": self.restored_numbers,
+                "check_snr_db": round(self.check_snr_db, 1) if math.isfinite(self.check_snr_db) else None,
                 "fresh": dict(self.fresh)}
 
     def describe(self) -> str:
@@ -134,14 +145,14 @@ def _load_graph(path: Path):
     except (DecodeError, OSError, ValueError, RuntimeError) as exc:
         raise OnnxVoiceError(f"{path}: not a readable ONNX model ({type(exc).__name__}) — the file is damaged "
                              "or truncated; download the voice again") from exc
-    if not model.graph.node or not model.graph.initializer:
-        raise OnnxVoiceError(f"{path}: an empty ONNX graph — the file is damaged or truncated; download the "
-                             "voice again")
     inputs = {i.name for i in model.graph.input}
-    if not {"input", "input_lengths", "scales"} <= inputs:
+    if model.graph.node and not {"input", "input_lengths", "scales"} <= inputs:
         raise OnnxVoiceError(f"{path}: an ONNX model but not a Piper voice (its inputs are "
                              f"{', '.join(sorted(inputs)) or 'none'}; a Piper voice takes input, input_lengths, "
                              "scales) — give " + ONNX_MAGIC_HINT)
+    if not model.graph.node or not model.graph.initializer:
+        raise OnnxVoiceError(f"{path}: an empty ONNX graph — the file is damaged or truncated; download the "
+                             "voice again")
     return model
 
 
@@ -158,11 +169,13 @@ class _Graph:
             if np.issubdtype(array.dtype, np.floating):
                 self.tensors[init.name] = array
         self.uses: dict[str, list[tuple[str, str, int]]] = {}
-        self.order: list[str] = []  # float initializers in the order nodes first use them
+        # Float initializers of more than one number in the order nodes first use them (exporters
+        # differ in which scalar constants they keep; no weight of the network is a scalar).
+        self.order: list[str] = []
         for node in model.graph.node:
             for slot, name in enumerate(node.input):
                 if name in self.tensors:
-                    if name not in self.uses:
+                    if name not in self.uses and self.tensors[name].size > 1:
                         self.order.append(name)
                     self.uses.setdefault(name, []).append((node.name, node.op_type, slot))
 
@@ -175,11 +188,11 @@ def _module_path(node_name: str) -> str | None:
     return ".".join(parts) if parts else None
 
 
-def _place(graph: _Graph, wanted: dict[str, tuple]) -> dict[str, tuple[str, bool]]:
-    """Initializer name -> (parameter name, folded exp(-logs)?) for every tensor the graph's names or
-    its nodes' module paths place."""
-    placed: dict[str, tuple[str, bool]] = {}
-    for name, array in graph.tensors.items():
+def _place(graph: _Graph, wanted: dict[str, tuple]) -> dict[str, tuple[str, bool | str]]:
+    """Initializer name -> (parameter name, how it was folded) for every tensor the graph's names or
+    its nodes' module paths place: False as it is, True exp(-logs), NEGATED -logs."""
+    placed: dict[str, tuple[str, bool | str]] = {}
+    for name in graph.tensors:
         if name in wanted:
             placed[name] = (name, False)
             continue
@@ -194,13 +207,21 @@ def _place(graph: _Graph, wanted: dict[str, tuple]) -> dict[str, tuple[str, bool
             if path and attr and f"{path}.{attr}" in wanted:
                 placed[name] = (f"{path}.{attr}", False)
                 break
+            if path and op_type == "Exp" and f"{path}.logs" in wanted:
+                placed[name] = (f"{path}.logs", NEGATED)  # newer exporters keep -logs, fed to exp()
+                break
     return placed
 
 
-def _value(array, folded: bool):
-    """The parameter's value: a folded ``exp(-logs)`` back to ``logs``."""
+NEGATED = "negated"
+
+
+def _value(array, folded):
+    """The parameter's value: a folded ``exp(-logs)`` (or a kept ``-logs``) back to ``logs``."""
     import numpy as np
 
+    if folded == NEGATED:
+        return -array
     if not folded:
         return array
     return -np.log(array) if np.all(array > 0) else None
@@ -223,7 +244,7 @@ def map_by_order(graph: _Graph, reference: _Graph, wanted: dict[str, tuple]) -> 
         return None
     placed = _place(reference, wanted)
     found: dict[str, Any] = {}
-    for mine, theirs in zip(graph.order, reference.order):
+    for mine, theirs in zip(graph.order, reference.order, strict=True):
         if graph.tensors[mine].shape != reference.tensors[theirs].shape:
             return None
         if theirs in placed:
@@ -322,17 +343,23 @@ def inference_shapes(generator) -> dict[str, tuple]:
     return shapes
 
 
-def _reference_graph(model) -> _Graph:
-    """An export of the same network made here, whose node names carry module paths."""
-    import copy
-
+def _reference_graph(model_kwargs: dict) -> _Graph:
+    """An export of the same network made here, whose node names carry module paths. Its weights are
+    jittered first: a fresh model has many equal tensors (layer norms of ones, zeroed projections),
+    and the exporter stores equal tensors once, which a trained voice's graph never does."""
     import onnx
+    import torch
 
     from utils.voice.publish.export import export_onnx
 
+    model = build_generator_model(model_kwargs, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.model_g.parameters():
+            param.add_(torch.rand(param.shape, generator=generator) * 1e-3 + 1e-4)
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "reference.onnx"
-        export_onnx(copy.deepcopy(model), target)
+        export_onnx(model, target)
         return _Graph(onnx.load(str(target)))
 
 
@@ -354,6 +381,44 @@ def restore_into(generator, found: dict[str, Any]) -> list[str]:
             restored.append(name)
     generator.load_state_dict(own)
     return restored
+
+
+CHECK_MIN_SNR_DB = 40.0  # the restored network against the graph, same input, noise scales 0
+
+
+def check_restore(path: Path, model, num_speakers: int, num_symbols: int) -> float:
+    """Speak one fixed phoneme sequence with the graph (onnxruntime) and with the restored network, all
+    noise scales 0, and return the SNR of the network's samples against the graph's (dB). Proves the
+    mapping: a weight in the wrong place changes the audio, a complete restore reproduces it."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    ids = [1] + [i for k in range(48) for i in (0, 14 + (7 * k) % min(num_symbols - 14, 120))] + [0, 2]
+    text = np.array([ids], dtype=np.int64)
+    feeds = {"input": text, "input_lengths": np.array([len(ids)], dtype=np.int64),
+             "scales": np.array([0.0, 1.0, 0.0], dtype=np.float32)}
+    sid = torch.LongTensor([0]) if num_speakers > 1 else None
+    if sid is not None:
+        feeds["sid"] = np.array([0], dtype=np.int64)
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        expected = session.run(None, feeds)[0].reshape(-1).astype(np.float64)
+    except Exception as exc:  # onnxruntime raises its own classes
+        raise OnnxVoiceError(f"{path}: onnxruntime cannot run it ({type(exc).__name__}: {str(exc)[:200]}) — not a "
+                             "working Piper voice; download the voice again") from exc
+    generator = model.model_g
+    was_training = generator.training
+    generator.eval()
+    with torch.no_grad():
+        audio = generator.infer(torch.from_numpy(text), torch.LongTensor([len(ids)]), sid=sid, noise_scale=0.0,
+                                length_scale=1.0, noise_scale_w=0.0)[0]
+    generator.train(was_training)
+    got = audio.reshape(-1).double().numpy()
+    if got.size != expected.size or not expected.size:
+        return float("-inf")
+    noise = float(np.sum((expected - got) ** 2))
+    return float("inf") if noise == 0 else float(10 * np.log10(float(np.sum(expected**2)) / noise))
 
 
 def fresh_parts(generator_state: dict) -> dict[str, int]:
@@ -385,7 +450,7 @@ def read_voice(path: str | os.PathLike, progress=None, seed: int = 1234) -> tupl
     if len(found) < len(wanted):
         say(f"{len(wanted) - len(found)} weights not placed by name: matching the graph's order against a "
             "reference export of the same network")
-        by_order = map_by_order(graph, _reference_graph(model), wanted)
+        by_order = map_by_order(graph, _reference_graph(kwargs), wanted)
         if by_order is not None and len(by_order) > len(found):
             found, mapped_by = by_order, "graph order"
     missing = sorted(set(wanted) - set(found))
@@ -394,13 +459,19 @@ def read_voice(path: str | os.PathLike, progress=None, seed: int = 1234) -> tupl
         raise OnnxVoiceError(f"{path}: {len(missing)} of {len(wanted)} inference weights not found in the graph "
                              f"({shown}) — not a Piper voice this tool can restore exactly; nothing was written")
     restored = restore_into(model.model_g, found)
+    snr = check_restore(path, model, kwargs["num_speakers"], kwargs["num_symbols"])
+    if snr < CHECK_MIN_SNR_DB:
+        raise OnnxVoiceError(f"{path}: every weight found a place by {mapped_by}, but the restored network does not "
+                             f"speak as the graph does (SNR {snr:.1f} dB, needs {CHECK_MIN_SNR_DB:.0f}) — the graph's "
+                             "layout is not one this tool can map; nothing was written")
+    say(f"restored network checked against the graph: same samples at noise 0, SNR {snr:.1f} dB")
     generator_state = model.model_g.state_dict()
     voice = OnnxVoice(path=path, config_path=config_path, sha256=file_sha256(path), config=config,
                       model_kwargs=kwargs, architecture=architecture,
                       quality=quality_label(architecture, kwargs["sample_rate"]), sample_rate=kwargs["sample_rate"],
                       num_speakers=kwargs["num_speakers"], generator=generator_state, restored=restored,
                       fresh=fresh_parts(generator_state), mapped_by=mapped_by,
-                      restored_numbers=int(sum(array.size for array in found.values())))
+                      restored_numbers=int(sum(array.size for array in found.values())), check_snr_db=snr)
     if not math.isfinite(sum(float(t.float().abs().sum()) for t in generator_state.values())):
         raise OnnxVoiceError(f"{path}: the graph's weights hold NaN or infinity — download the voice again")
     return voice, model
@@ -418,6 +489,16 @@ def voice_checkpoint(voice: OnnxVoice, model) -> dict:
         "coaxial_onnx_voice": voice.provenance() | {"restored_names": list(voice.restored)},
         "coaxial_voice_config": json.dumps(voice.config),
     }
+
+
+def as_base_checkpoint(voice: OnnxVoice, model):
+    """The voice as a ``BaseCheckpoint``, as if read from the checkpoint tasks.voice_to_checkpoint writes."""
+    from utils.voice.base.published_checkpoint import BaseCheckpoint
+
+    return BaseCheckpoint(path=voice.path, architecture=voice.architecture, quality=voice.quality,
+                          sample_rate=voice.sample_rate, num_speakers=voice.num_speakers,
+                          model_kwargs=dict(voice.model_kwargs), state_dict=model.state_dict(),
+                          voice_config=voice.config, onnx_source=voice.provenance())
 
 
 def convert_voice(path: Path, output: Path, seed: int = 1234, progress=None) -> OnnxVoice:

@@ -107,6 +107,10 @@ def summary_text(summary: dict) -> str:
         ft = s["finetune"]
         lines.append(f"  finetuned: from {ft['source']} ({ft['copied']} tensors copied, "
                      f"{ft['skipped']} skipped)")
+        if ft.get("base_onnx"):
+            lines.append(f"  warm-up:   {ft.get('warmup_batches', 0)} batches with the voice's restored parts held "
+                         f"still (restored {ft['base_onnx']['restored']} tensors from {ft['base_onnx']['file']}), "
+                         f"then the generator at {ft.get('finetune_lr_scale', 1.0):g} x its learning rate")
     if s.get("interrupted"):
         lines.append(f"  STOPPED by {s['interrupted']}: checkpoint saved; continue with --resume")
     lines.extend(_watch_lines(s))

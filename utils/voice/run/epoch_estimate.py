@@ -51,7 +51,10 @@ def schedule_lines(settings: RunSettings, history: list[dict], base: dict | None
         device = settings.trainer.accelerator
         lines.append(f"  estimate:  about {batch_s * per_epoch:.1f} s per epoch on this device ({device}, "
                      f"median batch {batch_s:.2f} s; training batches only)")
-    if base:
+    if base and base.get("base_onnx"):  # a voice's graph does not say how long it trained
+        lines.append(f"  base:      {base['base']}, a published voice (its training length is not in the graph); "
+                     "this run's --max-steps/--max-epochs came on top (fresh optimizer, counters from zero)")
+    elif base:
         epochs = f"{base['base_epochs']} epochs / " if base.get("base_epochs") is not None else ""
         lines.append(f"  base:      {base['base']} had trained {epochs}{base['base_batches']} batches; this run's "
                      "--max-steps/--max-epochs came on top (fresh optimizer, counters from zero)")

@@ -362,8 +362,13 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
         result.finetune = {"source": settings.finetune, "copied": copied, "skipped": skipped}
     slurm = slurm_environment()
     stop = StopRequest(requeue_signal=slurm.requeue_signal if slurm is not None else None)
-    trainer = _build_trainer(settings, output, _make_callbacks(settings, ckpt_dir, stop, result, prepared), progress,
-                             cluster=slurm)
+    callbacks = _make_callbacks(settings, ckpt_dir, stop, result, prepared)
+    if settings.warmup_batches or settings.finetune_lr_scale != 1.0:
+        from utils.voice.run.hold_restored import make_warmup_callback
+
+        callbacks.insert(0, make_warmup_callback(model, settings.warmup_batches, settings.finetune_lr_scale,
+                                                 announce=not is_worker_process()))
+    trainer = _build_trainer(settings, output, callbacks, progress, cluster=slurm)
     last = ckpt_dir / CHECKPOINT_NAME
     start_step = int(load_checkpoint_safely(last).get("global_step", 0)) // 2 if resume else 0
     t1 = time.perf_counter()

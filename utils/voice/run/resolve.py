@@ -48,6 +48,9 @@ class Asked:
     demo: bool = False               # no --dataset: the bundled sample on the demo schedule
     export: bool = True
     finetune: str | None = None      # the base checkpoint's file
+    warmup_batches: int | None = None  # --warmup-batches
+    finetune_lr_scale: float | None = None  # --finetune-lr-scale
+    onnx_base: bool = False          # the base came from a voice's ONNX: its fresh parts need a warm-up
 
 
 def resolve_settings(asked: Asked, report, runtime: dict | None = None,
@@ -77,6 +80,8 @@ def resolve_settings(asked: Asked, report, runtime: dict | None = None,
         sample_text=" ".join(watch.sample_texts),
         checkpoint_every=_first(asked.schedule.checkpoint_every, previous and previous.checkpoint_every),
         finetune=asked.finetune or (previous.finetune if previous else None),
+        warmup_batches=_resolve_warmup(asked, previous),
+        finetune_lr_scale=_resolve_lr_scale(asked, previous),
         export=asked.export,
         watch=watch,
     )
@@ -93,6 +98,44 @@ def _resolve_watch(asked: WatchRequest, sample_text, schedule: Schedule,
         return watch.resolve(asked, sample_text, schedule.validation, SAMPLE_TEXT, before)
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
+
+
+def _resolve_warmup(asked: Asked, previous: RunSettings | None) -> int:
+    """Batches with the restored parts of a voice held still while its fresh parts learn (0: none)."""
+    from utils.voice.base.onnx_voice import DEFAULT_WARMUP_BATCHES
+
+    if previous is not None:
+        if asked.warmup_batches is not None and asked.warmup_batches != previous.warmup_batches:
+            raise BadInput(f"--warmup-batches {asked.warmup_batches} differs from the run being resumed "
+                           f"({previous.warmup_batches}); drop the option or train into a new --output folder")
+        return previous.warmup_batches
+    if asked.warmup_batches is not None:
+        if asked.warmup_batches < 0:
+            raise BadInput(f"--warmup-batches {asked.warmup_batches}: must be a whole number >= 0")
+        if asked.warmup_batches and not asked.onnx_base:
+            raise BadInput("--warmup-batches holds still the parts restored from a voice's ONNX: it goes with "
+                           "--finetune VOICE.onnx (or a checkpoint made by tasks.voice_to_checkpoint)")
+        return asked.warmup_batches
+    return DEFAULT_WARMUP_BATCHES if asked.onnx_base else 0
+
+
+def _resolve_lr_scale(asked: Asked, previous: RunSettings | None) -> float:
+    """The generator's learning rate after a voice's warm-up, as a fraction of piper's (1: unchanged)."""
+    from utils.voice.base.onnx_voice import DEFAULT_FINETUNE_LR_SCALE
+
+    if previous is not None:
+        if asked.finetune_lr_scale is not None and asked.finetune_lr_scale != previous.finetune_lr_scale:
+            raise BadInput(f"--finetune-lr-scale {asked.finetune_lr_scale} differs from the run being resumed "
+                           f"({previous.finetune_lr_scale}); drop the option or train into a new --output folder")
+        return previous.finetune_lr_scale
+    if asked.finetune_lr_scale is not None:
+        if not 0 < asked.finetune_lr_scale <= 1:
+            raise BadInput(f"--finetune-lr-scale {asked.finetune_lr_scale}: give a fraction in (0, 1]")
+        if not asked.onnx_base:
+            raise BadInput("--finetune-lr-scale goes with --finetune VOICE.onnx (or a checkpoint made by "
+                           "tasks.voice_to_checkpoint); for other runs set --model.learning_rate")
+        return asked.finetune_lr_scale
+    return DEFAULT_FINETUNE_LR_SCALE if asked.onnx_base else 1.0
 
 
 def _first(*values):

@@ -73,7 +73,8 @@ def fit(plan: RunPlan, prepared, seconds: dict[str, float]) -> lightning_run.Run
                                             progress=plan.progress)
     plan.finetune = None
     if plan.base is not None and result.finetune is not None:
-        result.finetune |= plan.base.summary()
+        result.finetune |= plan.base.summary() | {"warmup_batches": plan.settings.warmup_batches,
+                                                  "finetune_lr_scale": plan.settings.finetune_lr_scale}
         plan.base.finetune = None
     seconds.update(result.seconds)
     return result

@@ -112,6 +112,11 @@ def describe_schedule(settings) -> str:
     lines.append(f"stop early: after {stall} validations without improvement" if stall else "stop early: off")
     if watch.max_phoneme_ids:
         lines.append(f"clips over {watch.max_phoneme_ids} phoneme ids left out")
+    if settings.warmup_batches:
+        lines.append(f"warm-up: batches 1-{settings.warmup_batches} train only what the voice's ONNX lacked "
+                     "(posterior encoder, duration posterior, discriminators), the restored voice held still"
+                     + (f"; then the generator at {settings.finetune_lr_scale:g} x its learning rate"
+                        if settings.finetune_lr_scale != 1.0 else ""))
     lines.append(f"export: from the {watch.export_from} checkpoint")
     return "\n  ".join(lines)
 
@@ -121,7 +126,9 @@ def page_facts(settings) -> dict[str, str]:
     return {
         "voice": f"{voice.voice_name} ({voice.quality}, {voice.sample_rate} Hz, espeak-ng {voice.espeak_voice})",
         "data": f"{data.clips} clips, {data.seconds:.1f} s ({data.path})",
-        "base": f"fine-tune of {settings.finetune}" if settings.finetune else "from scratch",
+        "base": (f"fine-tune of {settings.finetune}" if settings.finetune else "from scratch")
+        + (f"; warm-up of {settings.warmup_batches} batches with the restored voice held still"
+           if settings.warmup_batches else ""),
         "device": f"{trainer.accelerator} x{trainer.devices}"
                   + (f" — {settings.device_reason}" if settings.device_reason else ""),
         "precision": str(trainer.precision),
