@@ -32,13 +32,12 @@ import hashlib
 import json
 import math
 import os
-import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from utils.errors import BadInput
+from utils.voice.base.inference_graph import Graph, map_by_module_paths, map_by_order, reference_graph
 
 # Generator parameters that the inference graph cannot hold (training only), by name prefix.
 TRAINING_ONLY = ("enc_q.", "dp.post_", "dp.flows.1.")
@@ -47,10 +46,6 @@ FRESH_PARTS = {
     "dp.post_": "duration predictor's posterior flows (dp.post_*)",
     "dp.flows.1.": "duration predictor's second flow (dp.flows.1, unused at inference)",
 }
-# Which input of a node holds which parameter of its module.
-WEIGHT_SLOTS = {"Conv": {1: "weight", 2: "bias"}, "ConvTranspose": {1: "weight", 2: "bias"},
-                "Gather": {0: "weight"}}
-FOLDED_EXP = re.compile(r"^/(?P<path>.+)/Exp_output_0$")
 # Rates piper trains at; 44.1 kHz training fails upstream.
 SAMPLE_RATES = (16000, 22050)
 ONNX_MAGIC_HINT = "an ONNX model (.onnx) of a Piper voice"
@@ -156,104 +151,7 @@ def _load_graph(path: Path):
     return model
 
 
-class _Graph:
-    """The parts of an ONNX graph the mapping reads: float initializers and who consumes them."""
-
-    def __init__(self, model):
-        import numpy as np
-        from onnx import numpy_helper
-
-        self.tensors: dict[str, Any] = {}
-        for init in model.graph.initializer:
-            array = numpy_helper.to_array(init)
-            if np.issubdtype(array.dtype, np.floating):
-                self.tensors[init.name] = array
-        self.uses: dict[str, list[tuple[str, str, int]]] = {}
-        # Float initializers of more than one number in the order nodes first use them (exporters
-        # differ in which scalar constants they keep; no weight of the network is a scalar).
-        self.order: list[str] = []
-        for node in model.graph.node:
-            for slot, name in enumerate(node.input):
-                if name in self.tensors:
-                    if name not in self.uses and self.tensors[name].size > 1:
-                        self.order.append(name)
-                    self.uses.setdefault(name, []).append((node.name, node.op_type, slot))
-
-
-def _module_path(node_name: str) -> str | None:
-    """``/flow/flows.6/enc/in_layers.0/Conv`` -> ``flow.flows.6.enc.in_layers.0``."""
-    if not node_name.startswith("/"):
-        return None
-    parts = node_name.strip("/").split("/")[:-1]
-    return ".".join(parts) if parts else None
-
-
-def _place(graph: _Graph, wanted: dict[str, tuple]) -> dict[str, tuple[str, bool | str]]:
-    """Initializer name -> (parameter name, how it was folded) for every tensor the graph's names or
-    its nodes' module paths place: False as it is, True exp(-logs), NEGATED -logs."""
-    placed: dict[str, tuple[str, bool | str]] = {}
-    for name in graph.tensors:
-        if name in wanted:
-            placed[name] = (name, False)
-            continue
-        folded = FOLDED_EXP.match(name)
-        if folded:
-            logs = folded["path"].replace("/", ".") + ".logs"
-            if logs in wanted:
-                placed[name] = (logs, True)
-            continue
-        for node_name, op_type, slot in graph.uses.get(name, []):
-            path, attr = _module_path(node_name), WEIGHT_SLOTS.get(op_type, {}).get(slot)
-            if path and attr and f"{path}.{attr}" in wanted:
-                placed[name] = (f"{path}.{attr}", False)
-                break
-            if path and op_type == "Exp" and f"{path}.logs" in wanted:
-                placed[name] = (f"{path}.logs", NEGATED)  # newer exporters keep -logs, fed to exp()
-                break
-    return placed
-
-
-NEGATED = "negated"
-
-
-def _value(array, folded):
-    """The parameter's value: a folded ``exp(-logs)`` (or a kept ``-logs``) back to ``logs``."""
-    import numpy as np
-
-    if folded == NEGATED:
-        return -array
-    if not folded:
-        return array
-    return -np.log(array) if np.all(array > 0) else None
-
-
-def _keep_fitting(found: dict[str, Any], wanted: dict[str, tuple]) -> dict[str, Any]:
-    return {k: v for k, v in found.items() if v is not None and tuple(v.shape) == wanted[k]}
-
-
-def map_by_module_paths(graph: _Graph, wanted: dict[str, tuple]) -> dict[str, Any]:
-    """Parameter name -> array for every tensor placed by its name or its consumer's module path."""
-    found = {key: _value(graph.tensors[name], folded) for name, (key, folded) in _place(graph, wanted).items()}
-    return _keep_fitting(found, wanted)
-
-
-def map_by_order(graph: _Graph, reference: _Graph, wanted: dict[str, tuple]) -> dict[str, Any] | None:
-    """For a graph without module paths: its weights in use order against a reference export's,
-    whose names are known. None unless every position agrees in shape."""
-    if len(graph.order) != len(reference.order):
-        return None
-    placed = _place(reference, wanted)
-    found: dict[str, Any] = {}
-    for mine, theirs in zip(graph.order, reference.order, strict=True):
-        if graph.tensors[mine].shape != reference.tensors[theirs].shape:
-            return None
-        if theirs in placed:
-            key, folded = placed[theirs]
-            found[key] = _value(graph.tensors[mine], folded)
-    return _keep_fitting(found, wanted)
-
-
-def _embedding(graph: _Graph, path: Path) -> Any:
+def _embedding(graph: Graph, path: Path) -> Any:
     """The phoneme embedding (n_symbols x hidden): fixes the vocabulary and the network's width."""
     for name, array in graph.tensors.items():
         if name == "enc_p.emb.weight" or any(node == "/enc_p/emb/Gather" and slot == 0
@@ -267,7 +165,7 @@ def _embedding(graph: _Graph, path: Path) -> Any:
                          + ONNX_MAGIC_HINT)
 
 
-def infer_network(graph: _Graph, config: dict, path: Path, config_path: Path) -> tuple[str, dict]:
+def infer_network(graph: Graph, config: dict, path: Path, config_path: Path) -> tuple[str, dict]:
     """(architecture, VitsModel kwargs) from the graph's shapes, checked against the config."""
     from utils.voice.run_config import QUALITIES
 
@@ -341,26 +239,6 @@ def inference_shapes(generator) -> dict[str, tuple]:
             name = name[: -len("_v")]
         shapes[name] = tuple(tensor.shape)
     return shapes
-
-
-def _reference_graph(model_kwargs: dict) -> _Graph:
-    """An export of the same network made here, whose node names carry module paths. Its weights are
-    jittered first: a fresh model has many equal tensors (layer norms of ones, zeroed projections),
-    and the exporter stores equal tensors once, which a trained voice's graph never does."""
-    import onnx
-    import torch
-
-    from utils.voice.publish.export import export_onnx
-
-    model = build_generator_model(model_kwargs, seed=0)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.model_g.parameters():
-            param.add_(torch.rand(param.shape, generator=generator) * 1e-3 + 1e-4)
-    with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / "reference.onnx"
-        export_onnx(model, target)
-        return _Graph(onnx.load(str(target)))
 
 
 def restore_into(generator, found: dict[str, Any]) -> list[str]:
@@ -438,7 +316,7 @@ def read_voice(path: str | os.PathLike, progress=None, seed: int = 1234) -> tupl
         raise OnnxVoiceError(f"{path}: {path.stat().st_size} bytes — truncated; download the voice again")
     config_path, config = read_config(path)
     model_proto = _load_graph(path)
-    graph = _Graph(model_proto)
+    graph = Graph(model_proto)
     del model_proto
     architecture, kwargs = infer_network(graph, config, path, config_path)
     say(f"{path.name}: {architecture} network, {kwargs['sample_rate']} Hz, {kwargs['num_symbols']} symbols, "
@@ -450,7 +328,7 @@ def read_voice(path: str | os.PathLike, progress=None, seed: int = 1234) -> tupl
     if len(found) < len(wanted):
         say(f"{len(wanted) - len(found)} weights not placed by name: matching the graph's order against a "
             "reference export of the same network")
-        by_order = map_by_order(graph, _reference_graph(kwargs), wanted)
+        by_order = map_by_order(graph, reference_graph(build_generator_model(kwargs, seed=0)), wanted)
         if by_order is not None and len(by_order) > len(found):
             found, mapped_by = by_order, "graph order"
     missing = sorted(set(wanted) - set(found))

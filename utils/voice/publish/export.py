@@ -14,9 +14,6 @@ from pathlib import Path
 
 from utils.files import atomic_path, atomic_write_text
 
-OPSET = 15  # piper.train.export_onnx's opset: what piper's runtime is tested with
-DUMMY_PHONEMES = 50  # longer than the attention window (4) + 1, so relative-position padding is traced
-
 
 @dataclass
 class SpokenSample:
@@ -28,43 +25,15 @@ class SpokenSample:
 
 
 def export_onnx(model, path: Path) -> Path:
-    """Export the generator of a trained piper ``VitsModel`` with the TorchScript exporter.
+    """Export the generator of a trained piper ``VitsModel`` with the TorchScript exporter, atomically.
 
     Mutates ``model`` (weight norm is folded into the decoder weights, as piper's exporter
     does): call it once training is over.
     """
-    import torch
+    from utils.voice.base.inference_graph import write_inference_graph
 
-    from utils.machine import piper_compat
-
-    generator = model.model_g.to("cpu").float().eval()
-    with torch.no_grad():
-        generator.dec.remove_weight_norm()
-
-    def infer_forward(text, text_lengths, scales, sid=None):
-        audio = generator.infer(text, text_lengths, noise_scale=scales[0], length_scale=scales[1],
-                                noise_scale_w=scales[2], sid=sid)[0]
-        return audio.unsqueeze(1)
-
-    generator.forward = infer_forward
-    torch.manual_seed(1234)
-    text = torch.randint(low=0, high=generator.n_vocab, size=(1, DUMMY_PHONEMES), dtype=torch.long)
-    lengths = torch.LongTensor([DUMMY_PHONEMES])
-    # A short length scale keeps the traced example's audio short: the trace runs the decoder once
-    # for real, and an untrained duration predictor can ask for many seconds. Scales are an input,
-    # so the exported graph does not keep this value.
-    scales = torch.FloatTensor([0.667, 0.1, 0.8])
-    sid = torch.LongTensor([0]) if generator.n_speakers > 1 else None
-
-    with atomic_path(path) as tmp, torch.no_grad():
-            torch.onnx.export(
-                model=generator, args=(text, lengths, scales, sid), f=str(tmp), verbose=False,
-                opset_version=OPSET, input_names=["input", "input_lengths", "scales", "sid"],
-                output_names=["output"],
-                dynamic_axes={"input": {0: "batch_size", 1: "phonemes"}, "input_lengths": {0: "batch_size"},
-                              "output": {0: "batch_size", 2: "time"}},
-                **piper_compat.onnx_export_kwargs(),
-            )
+    with atomic_path(path) as tmp:
+        write_inference_graph(model, tmp)
     return path
 
 
