@@ -323,3 +323,20 @@ def test_inference_shapes_leave_out_training_parts_and_fold_weight_norm():
              if not name.startswith(TRAINING_ONLY) and not name.endswith((".weight_g", ".weight_v"))]
     assert sorted(shapes) == sorted(plain + normed)
     assert {"enc_p.emb.weight", "enc_p.encoder.attn_layers.0.emb_rel_v", "dp.flows.0.logs"} <= set(shapes)
+
+
+@pytest.mark.slow
+def test_converted_checkpoint_as_finetune_base_gets_the_voices_warmup_and_espeak_voice(joe_checkpoint, tmp_path):
+    from utils.voice.base.onnx_voice import DEFAULT_FINETUNE_LR_SCALE, DEFAULT_WARMUP_BATCHES
+    from utils.voice.options import TrainOptions
+    from utils.voice.pipeline import plan_run
+
+    code, checkpoint = joe_checkpoint
+    assert code == 0
+    plan = plan_run(TrainOptions.of(dataset="data/sample", finetune=str(checkpoint), output=str(tmp_path / "out"),
+                                    cache_dir=str(tmp_path / "cache")))
+    settings = plan.settings
+    assert (settings.warmup_batches, settings.finetune_lr_scale) == (DEFAULT_WARMUP_BATCHES, DEFAULT_FINETUNE_LR_SCALE)
+    assert settings.voice.espeak_voice == "en-us" and settings.voice.sample_rate == 22050
+    assert plan.base.onnx_source["sha256"] == sha256(JOE)
+    assert not (tmp_path / "out").exists()  # planning writes nothing
