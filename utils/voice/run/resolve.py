@@ -100,42 +100,42 @@ def _resolve_watch(asked: WatchRequest, sample_text, schedule: Schedule,
         raise BadInput(str(exc)) from exc
 
 
+def _resolve_voice_base_option(flag: str, field: str, asked: Asked, previous: RunSettings | None,
+                               valid, why: str, default, neutral):
+    """A setting of the fine-tune from a voice's ONNX (--warmup-batches, --finetune-lr-scale): kept by a
+    resumed run, checked when given, the measured default for a voice's base, ``neutral`` otherwise."""
+    given = getattr(asked, field)
+    if previous is not None:
+        before = getattr(previous, field)
+        if given is not None and given != before:
+            raise BadInput(f"{flag} {given} differs from the run being resumed ({before}); drop the option or "
+                           "train into a new --output folder")
+        return before
+    if given is None:
+        return default if asked.onnx_base else neutral
+    if not valid(given):
+        raise BadInput(f"{flag} {given}: {why}")
+    if given != neutral and not asked.onnx_base:
+        raise BadInput(f"{flag} goes with --finetune VOICE.onnx (or a checkpoint made by "
+                       "tasks.voice_to_checkpoint): it is about the parts restored from a voice's graph")
+    return given
+
+
 def _resolve_warmup(asked: Asked, previous: RunSettings | None) -> int:
     """Batches with the restored parts of a voice held still while its fresh parts learn (0: none)."""
     from utils.voice.base.onnx_voice import DEFAULT_WARMUP_BATCHES
 
-    if previous is not None:
-        if asked.warmup_batches is not None and asked.warmup_batches != previous.warmup_batches:
-            raise BadInput(f"--warmup-batches {asked.warmup_batches} differs from the run being resumed "
-                           f"({previous.warmup_batches}); drop the option or train into a new --output folder")
-        return previous.warmup_batches
-    if asked.warmup_batches is not None:
-        if asked.warmup_batches < 0:
-            raise BadInput(f"--warmup-batches {asked.warmup_batches}: must be a whole number >= 0")
-        if asked.warmup_batches and not asked.onnx_base:
-            raise BadInput("--warmup-batches holds still the parts restored from a voice's ONNX: it goes with "
-                           "--finetune VOICE.onnx (or a checkpoint made by tasks.voice_to_checkpoint)")
-        return asked.warmup_batches
-    return DEFAULT_WARMUP_BATCHES if asked.onnx_base else 0
+    return _resolve_voice_base_option("--warmup-batches", "warmup_batches", asked, previous, lambda n: n >= 0,
+                                      "must be a whole number >= 0", DEFAULT_WARMUP_BATCHES, 0)
 
 
 def _resolve_lr_scale(asked: Asked, previous: RunSettings | None) -> float:
     """The generator's learning rate after a voice's warm-up, as a fraction of piper's (1: unchanged)."""
     from utils.voice.base.onnx_voice import DEFAULT_FINETUNE_LR_SCALE
 
-    if previous is not None:
-        if asked.finetune_lr_scale is not None and asked.finetune_lr_scale != previous.finetune_lr_scale:
-            raise BadInput(f"--finetune-lr-scale {asked.finetune_lr_scale} differs from the run being resumed "
-                           f"({previous.finetune_lr_scale}); drop the option or train into a new --output folder")
-        return previous.finetune_lr_scale
-    if asked.finetune_lr_scale is not None:
-        if not 0 < asked.finetune_lr_scale <= 1:
-            raise BadInput(f"--finetune-lr-scale {asked.finetune_lr_scale}: give a fraction in (0, 1]")
-        if not asked.onnx_base:
-            raise BadInput("--finetune-lr-scale goes with --finetune VOICE.onnx (or a checkpoint made by "
-                           "tasks.voice_to_checkpoint); for other runs set --model.learning_rate")
-        return asked.finetune_lr_scale
-    return DEFAULT_FINETUNE_LR_SCALE if asked.onnx_base else 1.0
+    return _resolve_voice_base_option("--finetune-lr-scale", "finetune_lr_scale", asked, previous,
+                                      lambda f: 0 < f <= 1, "give a fraction in (0, 1]", DEFAULT_FINETUNE_LR_SCALE,
+                                      1.0)
 
 
 def _first(*values):
