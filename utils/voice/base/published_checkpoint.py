@@ -57,6 +57,11 @@ class BaseCheckpoint:
     onnx_source: dict | None = None
 
     @property
+    def espeak_voice(self) -> str | None:
+        """The espeak voice a voice's own config names (the language its text encoder learned)."""
+        return espeak_voice_of(self.voice_config)
+
+    @property
     def batches_done(self) -> int:
         return (self.global_step or 0) // 2
 
@@ -136,6 +141,10 @@ def _check_generator_present(path: Path, state_dict: dict) -> None:
     if not any(str(key).startswith("model_g.") for key in state_dict):
         raise CheckpointError(f"{path}: no generator weights (model_g.*) in state_dict — not a Piper VITS "
                               "checkpoint")
+
+
+def espeak_voice_of(voice_config: dict | None) -> str | None:
+    return ((voice_config or {}).get("espeak") or {}).get("voice")
 
 
 def _json_or_none(text) -> dict | None:

@@ -27,11 +27,17 @@ class Voice:
     speaker_ids: dict[str, int] = field(default_factory=dict)  # empty for a one-speaker voice
     runtime: Any = field(default=None, repr=False)             # piper.PiperVoice
 
-    def speak(self, text: str, speaker: str | None = None) -> np.ndarray:
-        """The sentence(s) as float32 audio at ``sample_rate``, as the runtime makes them."""
+    def speak(self, text: str, speaker: str | None = None, deterministic: bool = False) -> np.ndarray:
+        """The sentence(s) as float32 audio at ``sample_rate``, as the runtime makes them.
+
+        ``deterministic``: every noise scale 0 and no loudness normalisation, so the same text gives the
+        same samples twice, and two voices holding the same weights give the same samples."""
         from piper import SynthesisConfig
 
         config = SynthesisConfig(speaker_id=self.speaker_ids.get(speaker)) if speaker is not None else None
+        if deterministic:
+            config = SynthesisConfig(speaker_id=self.speaker_ids.get(speaker), noise_scale=0.0, noise_w_scale=0.0,
+                                     normalize_audio=False)
         chunks = [chunk.audio_float_array for chunk in self.runtime.synthesize(text, syn_config=config)]
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
 
@@ -86,22 +92,12 @@ def check_match(voice: Voice, recordings_rate: int, speakers: list[str], source:
                        f"trained as {espeak_voice!r} — evaluate a voice of the same language")
 
 
-def speak_deterministic(voice: Voice, text: str) -> np.ndarray:
-    """The sentence with every noise scale at 0 and no loudness normalisation: the same text gives
-    the same samples twice, so two voices that hold the same weights give the same samples."""
-    from piper import SynthesisConfig
-
-    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False)
-    chunks = [chunk.audio_float_array for chunk in voice.runtime.synthesize(text, syn_config=config)]
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
-
-
 def same_speech(reference: Voice, candidate: Voice, sentences: list[str]) -> list[dict]:
     """Per sentence: both lengths in samples and the candidate's SNR in dB against the reference
     (inf where identical; None where the lengths differ, since samples then do not line up)."""
     rows = []
     for text in sentences:
-        ref, got = speak_deterministic(reference, text), speak_deterministic(candidate, text)
+        ref, got = reference.speak(text, deterministic=True), candidate.speak(text, deterministic=True)
         snr = None
         if ref.size == got.size and ref.size:
             noise = float(np.sum((ref.astype(np.float64) - got) ** 2))

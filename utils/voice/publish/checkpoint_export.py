@@ -107,8 +107,7 @@ def export_checkpoint(checkpoint_path: Path, output: Path, voice_name: str | Non
     voice_name = voice_name or voice.get("voice_name") or "voice"
     quality = voice.get("quality") or base.quality
     carried = base.voice_config  # a voice's own .onnx.json, when the checkpoint was made from one
-    espeak = (espeak_voice or voice.get("espeak_voice") or ((carried or {}).get("espeak") or {}).get("voice")
-              or "en-us")
+    espeak = espeak_voice or voice.get("espeak_voice") or base.espeak_voice or "en-us"
     language = voice.get("language") or language_for_espeak(espeak)
     stem = voice_file_stem(voice_name, quality, language, settings.get("dataset", {}).get("demo", False))
 
@@ -118,17 +117,13 @@ def export_checkpoint(checkpoint_path: Path, output: Path, voice_name: str | Non
     beside = checkpoint_path.parent / VOICE_CONFIG_NAME
     if beside.is_file():
         export.write_voice_config(beside, config_path, stem, quality, language)
-    elif carried is not None:
-        with tempfile.TemporaryDirectory() as folder:
-            generated = Path(folder) / VOICE_CONFIG_NAME
-            generated.write_text(json.dumps(carried), encoding="utf-8")
-            export.write_voice_config(generated, config_path, stem, quality, language)
     else:
         hparams = {"num_symbols": base.model_kwargs.get("num_symbols", 256), "num_speakers": base.num_speakers,
                    "sample_rate": base.sample_rate}
+        config = carried if carried is not None else default_voice_config(hparams, espeak)
         with tempfile.TemporaryDirectory() as folder:
             generated = Path(folder) / VOICE_CONFIG_NAME
-            generated.write_text(json.dumps(default_voice_config(hparams, espeak)), encoding="utf-8")
+            generated.write_text(json.dumps(config), encoding="utf-8")
             export.write_voice_config(generated, config_path, stem, quality, language)
     text = sample_text or settings.get("sample_text") or SAMPLE_TEXT
     info = export.speak(onnx_path, text, output / "sample.wav")
