@@ -36,28 +36,17 @@ import time
 import types
 from pathlib import Path
 
-SUPPORTED_PIPER = "1.8.0"
+from utils.machine.piper_patching import PiperCompatError, incompatible
+
 MAS_PACKAGE = "piper.train.vits.monotonic_align"
 MAS_CORE = MAS_PACKAGE + ".monotonic_align.core"
 MAS_IMPORT_LINE = "from .monotonic_align.core import maximum_path_c"
 ONNX_MODULE = "piper.train.export_onnx"
 CLI_MODULE = "piper.train.__main__"
 
-class PiperCompatError(RuntimeError):
-    """piper-tts no longer looks like the version these patches were written for."""
-
-
-def piper_version() -> str:
-    from utils.machine.versions import installed_version
-
-    return installed_version("piper-tts") or "not installed"
-
 
 def _fail(what: str) -> PiperCompatError:
-    return PiperCompatError(
-        f"piper-tts {piper_version()}: {what}. utils/machine/piper_compat.py was written for piper-tts "
-        f"{SUPPORTED_PIPER}; pin piper-tts=={SUPPORTED_PIPER} in pixi.toml or update the patch."
-    )
+    return incompatible(__name__, what)
 
 
 def _torch_version() -> tuple[int, int]:

@@ -231,7 +231,7 @@ def _check_torch_build(env: Environment, lock, platform: str, recorded: dict) ->
 # -- versions, device, patches ------------------------------------------------------------------
 
 def check_versions() -> Check:
-    from utils.machine.piper_compat import SUPPORTED_PIPER
+    from utils.machine.piper_patching import SUPPORTED_PIPER
     from utils.machine.versions import stack_versions
 
     found = stack_versions(("torch", "lightning", "piper-tts"))
