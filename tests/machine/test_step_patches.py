@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from utils.machine import discriminator_pass, piper_compat, step_patches
+from utils.machine import discriminator_once, piper_compat, step_patches
 
 
 @pytest.fixture(scope="module")
@@ -140,72 +140,74 @@ def _discriminator(kind: str):
     return models.MultiPeriodDiscriminator() if kind == "period" else models.MultiResolutionDiscriminator()
 
 
+def _flat(outputs) -> torch.Tensor:
+    return torch.cat([t.flatten() for t in torch.utils._pytree.tree_leaves(outputs)])
+
+
+def _one_batch(forward, disc, y, source):
+    """piper's use of a discriminator family in one batch: the generator's call and losses, the
+    discriminator's call on the detached audio, the generator's backward, then the discriminator's.
+    Returns the outputs of both calls and the gradients each backward produced."""
+    disc.zero_grad(set_to_none=True)
+    y_hat = source.clone().requires_grad_(True)
+    generator_call = forward(disc, y, y_hat)
+    _, fake_scores, real_maps, fake_maps = generator_call
+    loss_g = sum(torch.mean((1 - s) ** 2) for s in fake_scores)
+    loss_g = loss_g + sum(torch.mean(torch.abs(r.detach() - f)) for rs, fs in zip(real_maps, fake_maps, strict=True)
+                          for r, f in zip(rs, fs, strict=True))
+    real, fake, _, _ = discriminator_call = forward(disc, y, y_hat.detach())
+    loss_g.backward()
+    weight_grads_of_generator_loss = [p.grad for p in disc.parameters()]
+    disc.zero_grad(set_to_none=True)
+    step_patches.discriminator_loss(real, fake)[0].backward()
+    return {"generator_call": generator_call, "discriminator_call": discriminator_call, "y_hat_grad": y_hat.grad,
+            "weight_grads_of_generator_loss": weight_grads_of_generator_loss,
+            "weight_grads": [p.grad.clone() for p in disc.parameters()]}
+
+
 @pytest.mark.parametrize("kind", ["period", "resolution"])
-def test_one_pass_discriminator_scores_like_pipers(kind):
+def test_one_forward_a_batch_gives_pipers_scores_and_gradients(kind):
     step_patches.install_step_patches()
     disc = _discriminator(kind)
     original = type(disc).forward.__coaxial_original__
     torch.manual_seed(4)
-    y, y_hat = torch.randn(2, 1, 4096), torch.randn(2, 1, 4096)
+    y, source = torch.randn(2, 1, 4096), torch.randn(2, 1, 4096)
+    piper = _one_batch(original, disc, y, source)
+    ours = _one_batch(type(disc).forward, disc, y, source)
+    for call in ("generator_call", "discriminator_call"):
+        for our_part, piper_part in zip(ours[call], piper[call], strict=True):  # scores and maps, real and fake
+            torch.testing.assert_close(_flat(our_part), _flat(piper_part), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ours["y_hat_grad"], piper["y_hat_grad"], rtol=1e-4, atol=1e-6)
+    for our_grad, piper_grad in zip(ours["weight_grads"], piper["weight_grads"], strict=True):
+        torch.testing.assert_close(our_grad, piper_grad, rtol=1e-3, atol=1e-6)
+    assert all(g is not None for g in piper["weight_grads_of_generator_loss"])  # piper made them, then zeroed them
+    assert all(g is None for g in ours["weight_grads_of_generator_loss"])
+    assert discriminator_once.SHARED not in disc.__dict__  # the batch's forward is not held into the next
+
+
+def test_discriminator_call_after_a_weight_change_runs_pipers_forward():
+    step_patches.install_step_patches()
+    disc = _discriminator("period")
+    original = type(disc).forward.__coaxial_original__
+    torch.manual_seed(7)
+    y, y_hat = torch.randn(2, 1, 4096), torch.randn(2, 1, 4096, requires_grad=True)
+    shared_fake = type(disc).forward(disc, y, y_hat)[1]
     with torch.no_grad():
-        ours, piper = disc(y, y_hat), original(disc, y, y_hat)
-    for our_part, piper_part in zip(ours, piper, strict=True):  # real scores, fake scores, their feature maps
-        flat_ours = torch.cat([t.flatten() for t in torch.utils._pytree.tree_leaves(our_part)])
-        flat_piper = torch.cat([t.flatten() for t in torch.utils._pytree.tree_leaves(piper_part)])
-        assert flat_ours.shape == flat_piper.shape
-        torch.testing.assert_close(flat_ours, flat_piper, rtol=1e-4, atol=1e-5)
+        next(disc.parameters()).add_(0.5)  # an optimiser step between the two calls
+    ours = type(disc).forward(disc, y, y_hat.detach())
+    with torch.no_grad():
+        piper = original(disc, y, y_hat.detach())
+    torch.testing.assert_close(_flat(ours[1]), _flat(piper[1]), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(_flat(ours[1]), _flat(shared_fake))  # the stale forward was not served
 
 
-def test_generator_step_gets_pipers_gradient_without_discriminator_weight_gradients():
-    step_patches.install_step_patches()
-    disc = _discriminator("period")
-    original = type(disc).forward.__coaxial_original__
-    torch.manual_seed(5)
-    y = torch.randn(2, 1, 4096)
-    source = torch.randn(2, 1, 4096)
-
-    def generator_loss(forward):
-        y_hat = source.clone().requires_grad_(True)
-        disc.zero_grad(set_to_none=True)
-        _, fake_scores, real_maps, fake_maps = forward(disc, y, y_hat)
-        loss = sum(torch.mean((1 - s) ** 2) for s in fake_scores)
-        loss = loss + sum(torch.mean(torch.abs(r.detach() - f)) for rs, fs in zip(real_maps, fake_maps, strict=True)
-                          for r, f in zip(rs, fs, strict=True))
-        loss.backward()
-        return y_hat.grad, [p.grad for p in disc.parameters()]
-
-    piper_grad, piper_weight_grads = generator_loss(original)
-    our_grad, our_weight_grads = generator_loss(type(disc).forward)
-    assert all(g is not None for g in piper_weight_grads)  # piper made them (and its step threw them away)
-    assert all(g is None for g in our_weight_grads)
-    torch.testing.assert_close(our_grad, piper_grad, rtol=1e-4, atol=1e-6)
-    assert all(p.requires_grad for p in disc.parameters())  # thawed again after the call
-
-
-def test_discriminator_step_gets_pipers_weight_gradients():
-    step_patches.install_step_patches()
-    disc = _discriminator("period")
-    original = type(disc).forward.__coaxial_original__
-    torch.manual_seed(6)
-    y, y_hat = torch.randn(2, 1, 4096), torch.randn(2, 1, 4096)
-
-    def weight_grads(forward):
-        disc.zero_grad(set_to_none=True)
-        real, fake, _, _ = forward(disc, y, y_hat.detach())
-        step_patches.discriminator_loss(real, fake)[0].backward()
-        return [p.grad.clone() for p in disc.parameters()]
-
-    for ours, piper in zip(weight_grads(type(disc).forward), weight_grads(original), strict=True):
-        torch.testing.assert_close(ours, piper, rtol=1e-3, atol=1e-6)
-
-
-def test_frozen_parameters_are_thawed_after_an_error():
-    layer = torch.nn.Linear(2, 2)
-    layer.bias.requires_grad_(False)  # frozen before: stays frozen
-    with pytest.raises(ZeroDivisionError), discriminator_pass.frozen_parameters(layer):
-        assert not layer.weight.requires_grad
+def test_weight_norm_hooks_come_back_after_an_error():
+    layer = torch.nn.utils.weight_norm(torch.nn.Conv1d(1, 2, 3))
+    hooks = dict(layer._forward_pre_hooks)
+    with pytest.raises(ZeroDivisionError), discriminator_once.weights_as_computed(layer):
+        assert not layer._forward_pre_hooks
         1 / 0  # noqa: B018
-    assert layer.weight.requires_grad and not layer.bias.requires_grad
+    assert dict(layer._forward_pre_hooks) == hooks
 
 
 def test_install_is_idempotent_listed_and_refuses_a_changed_piper():
@@ -220,7 +222,8 @@ def test_install_is_idempotent_listed_and_refuses_a_changed_piper():
     def changed(x):
         return x
 
-    with pytest.raises(piper_compat.PiperCompatError, match="no longer contains"):
+    with pytest.raises(piper_compat.PiperCompatError,
+                       match="no longer contains .*utils/machine/step_patches.py was written for piper-tts"):
         step_patches._expect(changed, "max(0, ids_str[i])")
 
 

@@ -80,7 +80,7 @@ def measure(hw: Hardware, accelerator: str, rounds: int = 2, steps: int = 3, pro
     precisions = candidates(hw, accelerator)
     if len(precisions) < 2:
         return None
-    # Time the step training runs: with the step patches (one-pass discriminator, fused AdamW),
+    # Time the step training runs: with the step patches (one discriminator forward a batch, fused AdamW),
     # which cut fp32's and bf16's batch times by different amounts (0.69x and 0.60x here).
     install_step_patches()
     times: dict[str, list[float]] = {p: [] for p in precisions}

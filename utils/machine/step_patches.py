@@ -23,11 +23,12 @@ applies them all; ``active_step_patches()`` reports those live (``verify`` lists
   per parameter) wherever this torch has the fused kernel for the parameters' device: CUDA, and
   the CPU since torch 2.4 (0.90x the batch time on our 2-core CPU, fp32 and bf16 alike);
   elsewhere piper's optimisers as they are.
-- ``discriminator-one-pass``: each sub-discriminator scores real and generated audio as one
-  batch instead of two calls (one weight-norm and one convolution per layer, not two), and in
-  the generator's step with its weights frozen: piper computed the discriminator's weight
-  gradients there too and zeroed them unused before the discriminator's own step. Together
-  0.75x (fp32) and 0.70x (bf16) the batch time on our 2-core CPU, and less memory.
+- ``discriminator-once-per-batch``: piper ran each discriminator forward twice per batch with the
+  same weights (for the generator's losses, then for its own), each time on real and generated
+  audio with the weight norm recomputed per call, and computed its weight gradients in the
+  generator's backward only to zero them. Now one forward a batch serves both, the weight norm is
+  computed once for real and generated audio, and the generator's backward goes through the
+  generated half only, without weight gradients (``utils/machine/discriminator_once.py``).
 - ``gradients-freed-after-step``: each optimiser drops its gradients once it has stepped (piper
   zeroes them before every backward anyway), so the discriminator's are not held through the
   next generator step, where memory peaks.
@@ -44,42 +45,36 @@ from __future__ import annotations
 import importlib
 import inspect
 
-from utils.machine.piper_compat import _fail, install_mas_kernel
+from utils.machine.piper_compat import install_mas_kernel
+from utils.machine.piper_patching import VITS, expect_source, incompatible, mark_patched, piper_module
 
-VITS = "piper.train.vits"
 STEP_PATCHES = ("slice-segments-gather", "mas-on-device", "losses-on-device", "mel-without-range-print",
-                "fused-adamw", "lightning-log-one-read", "duration-noise-on-device", "discriminator-one-pass",
+                "fused-adamw", "lightning-log-one-read", "duration-noise-on-device", "discriminator-once-per-batch",
                 "gradients-freed-after-step")
 WHAT_EACH_SAVES = {
     "slice-segments-gather": "no host read per batch item", "mas-on-device": "no numpy round trip",
     "losses-on-device": "no host reads", "mel-without-range-print": "no host reads",
     "fused-adamw": "one optimiser kernel where torch has it", "lightning-log-one-read": "one host read",
     "duration-noise-on-device": "no blocking copies",
-    "discriminator-one-pass": "real and generated audio in one pass, no discarded weight gradients",
+    "discriminator-once-per-batch": "one discriminator forward a batch, no discarded weight gradients",
     "gradients-freed-after-step": "gradients not held past their optimiser's step",
 }
 LOGGER_CONNECTOR = "lightning.pytorch.trainer.connectors.logger_connector.logger_connector"
 
 
 def _module(name: str):
-    try:
-        return importlib.import_module(f"{VITS}.{name}")
-    except ImportError as exc:
-        raise _fail(f"cannot import {VITS}.{name} ({exc})") from exc
+    return piper_module(name, __name__)
 
 
 def _expect(fn, *snippets: str) -> None:
-    """The function we replace must still contain what we replace (else piper changed under us)."""
-    source = inspect.getsource(getattr(fn, "__coaxial_original__", fn))
-    for snippet in snippets:
-        if snippet not in source:
-            raise _fail(f"{fn.__module__}.{fn.__name__} no longer contains {snippet!r}")
+    expect_source(__name__, fn, *snippets)
 
 
-def _mark(replacement, original):
-    replacement.__coaxial__ = True
-    replacement.__coaxial_original__ = getattr(original, "__coaxial_original__", original)
-    return replacement
+def _fail(what: str):
+    return incompatible(__name__, what)
+
+
+_mark = mark_patched
 
 
 # -- slice_segments -------------------------------------------------------------------------------
@@ -273,12 +268,12 @@ def _patch_optimizers() -> None:
     lightning.VitsModel.configure_optimizers = _mark(configure_optimizers, original)
 
 
-# -- discriminators: real and generated audio in one pass (utils/machine/discriminator_pass.py) ----
+# -- discriminators: one forward a batch (utils/machine/discriminator_once.py) ---------------------
 
 def _patch_discriminators() -> None:
-    from utils.machine.discriminator_pass import install_discriminator_pass
+    from utils.machine.discriminator_once import install_discriminator_once
 
-    install_discriminator_pass()
+    install_discriminator_once()
 
 
 # -- stochastic duration predictor --------------------------------------------------------------
@@ -352,7 +347,7 @@ def install_step_patches() -> list[str]:
                 "losses-on-device": _patch_losses, "mel-without-range-print": _patch_mel,
                 "fused-adamw": _patch_optimizers, "lightning-log-one-read": _patch_lightning_logging,
                 "duration-noise-on-device": _patch_duration_predictor,
-                "discriminator-one-pass": _patch_discriminators, "gradients-freed-after-step": _patch_optimizers}
+                "discriminator-once-per-batch": _patch_discriminators, "gradients-freed-after-step": _patch_optimizers}
     for name, live in active_step_patches().items():
         if not live:  # each patch once: a second wrapper around a wrapper would do the work twice
             patchers[name]()
@@ -375,7 +370,7 @@ def active_step_patches() -> dict[str, bool]:
         "mel-without-range-print": live("lightning", "mel_spectrogram_torch"),
         "fused-adamw": live("lightning", "VitsModel.configure_optimizers"),
         "duration-noise-on-device": live("models", "StochasticDurationPredictor.forward"),
-        "discriminator-one-pass": live("models", "MultiPeriodDiscriminator.forward"),
+        "discriminator-once-per-batch": live("models", "MultiPeriodDiscriminator.forward"),
         "gradients-freed-after-step": live("lightning", "VitsModel.configure_optimizers"),
         "lightning-log-one-read": getattr(getattr(sys.modules.get(LOGGER_CONNECTOR), "convert_tensors_to_scalars",
                                                   None), "__coaxial__", False),
