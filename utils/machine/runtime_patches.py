@@ -7,7 +7,7 @@ the old patcher did) has no effect on training.
 
 from __future__ import annotations
 
-from utils.machine import cpu_share, hardware, machine_profile, piper_compat, precision_policy, step_patches
+from utils.machine import cpu_share, hardware, heap, machine_profile, piper_compat, precision_policy, step_patches
 
 
 def fit_threads_to_share() -> dict:
@@ -69,6 +69,9 @@ def apply_runtime_patches(accelerator: str | None = None, precision: str | None 
         measured = machine_profile.recorded_measurement()
     choice = precision_policy.choose(hw, accelerator=accelerator, precision=precision, measured=measured)
     applied = _set_torch_flags(choice)
+    if choice.accelerator == "cpu":
+        # A CPU step frees and re-asks for hundreds of MB a batch: keep it instead of re-faulting it.
+        applied["heap"] = heap.keep_freed_memory()
     # The step patches too: without them every batch waits on the device dozens of times.
     patches = piper_compat.install_piper_patches() + step_patches.install_step_patches() if piper else []
     return {
