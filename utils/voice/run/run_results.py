@@ -16,7 +16,7 @@ from utils.files import atomic_write_json
 from utils.voice.console import say
 from utils.voice.run import lightning_run
 from utils.voice.run.disk_space import naming_disk_full
-from utils.voice.run.epoch_estimate import schedule_lines
+from utils.voice.run.epoch_estimate import record_batch_time, schedule_lines
 from utils.voice.run.retention import BEST_BY
 from utils.voice.run.run_plan import RunPlan
 from utils.voice.run.stop_signals import stopped_message
@@ -79,6 +79,7 @@ def finish(plan: RunPlan, result: lightning_run.RunResult, summary: RunSummary, 
 
     print(run_report.summary_text(summary.to_json()))
     print("\n".join(schedule_lines(plan.settings, history, summary.finetune if plan.base else None)))
+    record_batch_time(plan.settings, history)
     if result.interrupted:
         saved = plan.output / summary.files.get("checkpoint", f"checkpoints/{CHECKPOINT_NAME}")
         raise TrainingFailed(stopped_message(result.interrupted, result.steps, saved, plan.output,

@@ -44,9 +44,11 @@ def start_output(plan: RunPlan) -> None:
     say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
         f"into {plan.output}; device {settings.trainer.accelerator}, precision {settings.trainer.precision}"
         + (f"\n  why: {settings.device_reason}" if settings.device_reason else ""))
+    from utils.voice.run.epoch_estimate import planned_estimate
     from utils.voice.run.watch import describe_schedule
 
-    say(describe_schedule(settings) + f"\n  live report: {plan.output / 'report.html'}")
+    say(describe_schedule(settings) + f"\n  {planned_estimate(settings)}"
+        + f"\n  live report: {plan.output / 'report.html'}")
     if plan.content is not None:  # dataset_check.json + flagged clips for the report page's dataset section
         from utils.voice.publish.dataset_page import write_dataset_check
 
