@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SENTENCE = "This voice was trained with coaxial train, on a Piper model."
 
-_PLAIN_FIT = """
+PLAIN_FIT = """
 import sys
 from utils.machine import piper_compat
 piper_compat.install_mas_kernel()
@@ -39,7 +39,7 @@ from piper.train.__main__ import main
 sys.argv = ["piper.train"] + sys.argv[1:]
 main()
 """
-_PLAIN_EXPORT = """
+PLAIN_EXPORT = """
 import sys
 from utils.machine import piper_compat
 piper_compat.install_piper_patches()
@@ -63,7 +63,7 @@ def measure(command: list[str], env: dict | None = None) -> tuple[float, float, 
     return wall, usage.ru_maxrss / 1024, out
 
 
-def _throughput(times: list[float]) -> float:
+def throughput(times: list[float]) -> float:
     """Batches per second from batch-end timestamps; the first batch (warm-up) has no gap before it."""
     gaps = [later - earlier for earlier, later in zip(times[:-1], times[1:], strict=True)]
     return 1.0 / statistics.median(gaps) if gaps else float("nan")
@@ -78,7 +78,7 @@ def run_ours(work: Path, steps: int) -> dict:
     col = rows[0].split(",").index("seconds")
     times = [float(r.split(",")[col]) for r in rows[1:]]
     summary = json.loads((out / "summary.json").read_text())
-    return {"wall": wall, "rss_mb": rss, "batches_per_s": _throughput(times), "phases": summary["seconds"],
+    return {"wall": wall, "rss_mb": rss, "batches_per_s": throughput(times), "phases": summary["seconds"],
             "precision": summary.get("device", {}).get("precision", "?")}
 
 
@@ -92,7 +92,7 @@ def run_plain(work: Path, steps: int) -> dict:
     root = work / "plain"
     log = work / "plain-steps.txt"
     env = os.environ | {"BENCH_STEP_LOG": str(log), "PYTHONPATH": str(REPO)}
-    fit = [sys.executable, "-c", _PLAIN_FIT, "fit",
+    fit = [sys.executable, "-c", PLAIN_FIT, "fit",
            "--data.csv_path", str(prepared.csv_path), "--data.audio_dir", str(prepared.audio_dir),
            "--data.cache_dir", str(root / "cache"), "--data.espeak_voice", "en-us",
            "--data.config_path", str(root / "config.json"), "--data.voice_name", "plain",
@@ -107,14 +107,14 @@ def run_plain(work: Path, steps: int) -> dict:
     fit_wall, fit_rss, _ = measure(fit, env)
     ckpt = next(root.rglob("last.ckpt"))
     onnx = root / "plain.onnx"
-    export_wall, export_rss, _ = measure([sys.executable, "-c", _PLAIN_EXPORT, "--checkpoint", str(ckpt),
+    export_wall, export_rss, _ = measure([sys.executable, "-c", PLAIN_EXPORT, "--checkpoint", str(ckpt),
                                            "--output-file", str(onnx)], env)
     (root / "plain.onnx.json").write_bytes((root / "config.json").read_bytes())
     speak_wall, speak_rss, _ = measure([sys.executable, "-m", "piper", "-m", str(onnx), "-f",
                                          str(root / "sample.wav"), SENTENCE], env)
     times = [float(x) for x in log.read_text().split()]
     return {"wall": fit_wall + export_wall + speak_wall, "rss_mb": max(fit_rss, export_rss, speak_rss),
-            "batches_per_s": _throughput(times),
+            "batches_per_s": throughput(times),
             "phases": {"fit": fit_wall, "export": export_wall, "speak": speak_wall}}
 
 

@@ -27,9 +27,10 @@ import time
 from pathlib import Path
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser(mode_default: str | None = None) -> argparse.ArgumentParser:
+    """The arguments; ``mode_default`` makes ``--mode`` optional (for scripts built on this one)."""
     parser = argparse.ArgumentParser(prog="bench_train_step", description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("patched", "plain"), required=True)
+    parser.add_argument("--mode", choices=("patched", "plain"), required=mode_default is None, default=mode_default)
     parser.add_argument("--quality", choices=("x_low", "low", "medium", "high"), default="medium")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=40, help="timed batches (default: %(default)s)")
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--segment-size", type=int, default=8192)
     parser.add_argument("--data", type=Path, default=None, help="cache file for the generated clips")
     parser.add_argument("--accelerator", default=None, help="default: CUDA when present, else CPU")
+    parser.add_argument("--precision", default=None,
+                        help="patched mode only: a Lightning precision instead of the policy's choice "
+                             "(32-true compares with plain piper on a bf16 CPU)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write torch.profiler's table of the last 3 warm-up batches here, headed by "
                              "host-sync events per batch (cudaStreamSynchronize, cudaMemcpyAsync)")
@@ -49,14 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup(mode: str, accelerator: str | None) -> tuple[str, str]:
+def setup_mode(mode: str, accelerator: str | None, precision: str | None = None) -> tuple[str, str]:
     import torch
 
     from utils.machine import piper_compat
     from utils.machine.runtime_patches import apply_runtime_patches
 
     if mode == "patched":
-        runtime = apply_runtime_patches(accelerator=accelerator)
+        runtime = apply_runtime_patches(accelerator=accelerator, precision=precision)
         return runtime["accelerator"], runtime["precision"]
     piper_compat.install_mas_kernel()  # needed by any piper training, patched or not
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -65,7 +69,7 @@ def _setup(mode: str, accelerator: str | None) -> tuple[str, str]:
     return accelerator or ("cuda" if torch.cuda.is_available() else "cpu"), "32-true"
 
 
-def _model(args, sample_rate: int):
+def make_model(args, sample_rate: int):
     from piper.train.vits.lightning import VitsModel
 
     from utils.voice.run_config import QUALITIES
@@ -154,10 +158,10 @@ def run(args) -> dict:
     from benchmarks import train_step_data
     from utils.voice.run_config import QUALITIES
 
-    accelerator, precision = _setup(args.mode, args.accelerator)
+    accelerator, precision = setup_mode(args.mode, args.accelerator, args.precision)
     sample_rate = QUALITIES[args.quality]["sample_rate"]
     torch.manual_seed(args.seed)
-    model = _model(args, sample_rate)
+    model = make_model(args, sample_rate)
     hp = model.hparams
     clips = train_step_data.load_or_make(
         args.data, args.clips, sample_rate=sample_rate, hop=hp.hop_length, filter_length=hp.filter_length,
@@ -191,7 +195,7 @@ def run(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.batch_size < 1 or args.segment_size % 256:
         print("error: --steps and --batch-size must be >= 1, --warmup >= 0, --segment-size a multiple of 256",
               file=sys.stderr)

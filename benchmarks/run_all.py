@@ -17,6 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = {
     "train": "benchmarks.bench_train",  # demo run end to end, and step throughput vs plain piper.train
+    "step-profile": "benchmarks.profile_step",  # where a medium batch's time goes, by part (plain piper's step)
+    "step-pairs": "benchmarks.bench_step_pairs",  # a medium batch of 4: ours vs plain piper, 5 alternated pairs
+    "finetune": "benchmarks.bench_finetune",  # a medium fine-tune from joe, end to end vs plain piper.train
     "precision": "benchmarks.bench_precision",  # 32-true vs the chosen precision: time and val mel loss
     "threads": "benchmarks.bench_threads",  # under competing load: default vs passive OpenMP vs one thread
     "verify": "benchmarks.bench_verify",  # verify --quick and full verify

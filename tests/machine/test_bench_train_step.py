@@ -50,3 +50,24 @@ def test_benchmark_trains_one_timed_step_on_cpu(tmp_path):
     expected = choose(hardware.probe(), "cpu", measured=machine_profile.recorded_measurement()).precision
     assert result["mode"] == "patched" and result["precision"] == expected and result["accelerator"] == "cpu"
     assert result["steps_per_s"] > 0 and 0 < result["val_mel"] < 100
+
+
+@pytest.mark.slow
+def test_profile_names_where_a_real_batch_goes(tmp_path):
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile_step", "--mode", "patched", "--quality", "x_low",
+         "--batch-size", "2", "--warmup", "1", "--batches", "1", "--clips", "4", "--val-clips", "2",
+         "--max-seconds", "1.5", "--segment-size", "4096", "--data", str(tmp_path / "clips.pt")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {}
+    for line in proc.stdout.splitlines():
+        cells = [c.strip(" *") for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[1].replace(".", "").isdigit():
+            rows[cells[0]] = float(cells[1])
+    for part in ("period discriminator forward", "period discriminator backward", "dec forward", "dec backward",
+                 "enc_q forward", "flow backward", "optimiser steps", "whole batch"):
+        assert rows.get(part, 0) > 0, (part, proc.stdout)
+    parts = sum(ms for name, ms in rows.items() if name not in ("whole batch",) and not name.startswith("rest"))
+    assert parts <= rows["whole batch"] * 1.05  # nested backward passes are not counted twice
