@@ -21,7 +21,7 @@ from pathlib import Path
 SENTENCE = "This voice was trained with coaxial train, on a Piper model."
 
 
-def _model(quality: str, device: str):
+def model_for(quality: str, device: str):
     import torch
 
     from utils.machine import piper_compat
@@ -36,7 +36,7 @@ def _model(quality: str, device: str):
                      **preset["model"]).to(device)
 
 
-def _config(sample_rate: int):
+def config_for(sample_rate: int):
     from piper.config import PhonemeType, PiperConfig
     from piper.phoneme_ids import DEFAULT_PHONEME_ID_MAP
 
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         for quality in args.quality:
             rate = QUALITIES[quality]["sample_rate"]
-            phonemizer = samples.SamplePhonemizer(_config(rate))
-            model = _model(quality, device)
+            phonemizer = samples.SamplePhonemizer(config_for(rate))
+            model = model_for(quality, device)
             samples.speak_texts(model.model_g, phonemizer, [SENTENCE])  # warm-up: kernels, espeak init
             costs, audio = [], None
             for index in range(args.repeats):

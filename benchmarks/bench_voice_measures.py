@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from benchmarks.bench_samples import _config, _model
+    from benchmarks.bench_samples import config_for, model_for
     from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
     from utils.voice.evaluate.held_out import spread
     from utils.voice.evaluate.measures import score_clip
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     rate = QUALITIES[args.quality]["sample_rate"]
     clips = spread(validate_dataset(SAMPLE_DATASET).clips, args.clips)
     recordings = [sf.read(clip.audio_path, dtype="float64")[0] for clip in clips]
-    config = _config(rate)
+    config = config_for(rate)
     phonemizer = samples.SamplePhonemizer(config)
-    model = _model(args.quality, device)
+    model = model_for(args.quality, device)
     recognizer = Recognizer()
     spoken: list = []
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             from piper import PiperVoice
 
             # Export removes weight norm in place: training would export a copy of its weights.
-            copy = _model(args.quality, device)
+            copy = model_for(args.quality, device)
             copy.load_state_dict(model.state_dict())
             export_onnx(copy, onnx)
             voice = PiperVoice.load(onnx)

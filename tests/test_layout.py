@@ -143,7 +143,7 @@ def test_the_command_line_is_read_only_by_the_task_and_the_spine():
 
 
 def test_modules_and_functions_stay_small():
-    # Issue 17's limits: a module a newcomer can read, a function that fits on a screen.
+    # A module a newcomer can read in one sitting, a function that fits on a screen.
     too_big = []
     for path in sorted([*UTILS.rglob("*.py"), *(REPO_ROOT / "tasks").glob("*.py")]):
         source = path.read_text(encoding="utf-8")
@@ -154,3 +154,122 @@ def test_modules_and_functions_stay_small():
                 too_big.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name}: "
                                f"{node.end_lineno - node.lineno + 1} lines")
     assert too_big == []
+
+
+PROJECT_CODE = ("utils", "tasks", "benchmarks")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _project_modules(roots: tuple[str, ...] = PROJECT_CODE, base: Path = REPO_ROOT) -> dict[str, Path]:
+    return {_module_name(p) if base == REPO_ROOT else ".".join(p.relative_to(base).with_suffix("").parts): p
+            for root in roots for p in sorted((base / root).rglob("*.py"))}
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the project modules it imports anywhere (module level or inside functions)."""
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that reach each other through imports (Tarjan's strongly connected
+    components of more than one module)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return circles
+
+
+def test_no_import_circle_anywhere_in_the_project():
+    # Lazy imports inside functions count: a circle through them still ties the modules together.
+    assert import_circles(import_graph(_project_modules())) == []
+
+
+def test_the_circle_finder_sees_a_circle_through_a_lazy_import(tmp_path):
+    pkg = tmp_path / "utils"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("from utils.b import thing\n")
+    (pkg / "b.py").write_text("def thing():\n    from utils import c\n")
+    (pkg / "c.py").write_text("import utils.a\n")
+    (pkg / "d.py").write_text("import utils.a\n")
+    graph = import_graph(_project_modules(("utils",), base=tmp_path))
+    assert import_circles(graph) == [["utils.a", "utils.b", "utils.c"]]
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def private_names_taken(modules: dict[str, Path]) -> list[str]:
+    """``from project.module import _name`` and ``module._name`` on an imported project module:
+    a module's ``_private`` names are its own."""
+    found = []
+    for path in modules.values():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        aliases: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and node.module in modules:
+                        found.append(f"{_shown(path)}:{node.lineno} imports {node.module}.{alias.name}")
+                    elif f"{node.module}.{alias.name}" in modules:
+                        aliases.add(alias.asname or alias.name)
+            elif isinstance(node, ast.Import):
+                aliases |= {alias.asname for alias in node.names if alias.asname and alias.name in modules}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.append(f"{_shown(path)}:{node.lineno} uses {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_takes_another_modules_private_names():
+    assert private_names_taken(_project_modules()) == []
+
+
+def test_the_private_name_checker_sees_both_forms(tmp_path):
+    pkg = tmp_path / "utils"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("def _hidden():\n    pass\n")
+    (pkg / "b.py").write_text("from utils.a import _hidden\n")
+    (pkg / "c.py").write_text("from utils import a\n\na._hidden()\n")
+    found = private_names_taken(_project_modules(("utils",), base=tmp_path))
+    assert len(found) == 2 and "imports utils.a._hidden" in found[0] and "uses a._hidden" in found[1]

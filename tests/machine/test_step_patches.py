@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from utils.machine import discriminator_once, piper_compat, step_patches
+from utils.machine import discriminator_once, piper_compat, runtime_patches, step_patches
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_install_is_idempotent_listed_and_refuses_a_changed_piper():
     first = step_patches.install_step_patches()
     assert step_patches.install_step_patches() == first
     assert all(step_patches.active_step_patches().values())
-    assert set(step_patches.STEP_PATCHES) <= set(piper_compat.active_patches())
+    assert set(step_patches.STEP_PATCHES) <= set(runtime_patches.active_patches())
     from piper.train.vits import commons, lightning
 
     assert lightning.slice_segments is commons.slice_segments is step_patches.slice_segments

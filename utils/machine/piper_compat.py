@@ -17,9 +17,9 @@ Patches:
   ``onnx.export`` defaults to ``dynamo=False``; torch itself is untouched. If the module is not
   imported yet, an import hook patches it on import (importing it would pull in lightning).
 
-``trainer_defaults()`` / ``checkpoint_callbacks()`` give a launcher piper's own trainer defaults
-minus the ``val_mos`` ModelCheckpoint, which crashes the first validation when the MOS model
-cannot be downloaded.
+``checkpoint_callbacks()`` gives a launcher of piper's own CLI its default checkpoints minus the
+``val_mos`` one, which raises at the first epoch end when the MOS model could not be downloaded
+(``benchmarks/bench_finetune.py`` runs plain piper.train so).
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def patch_onnx_export() -> str:
 
 # -- Trainer defaults without the MOS checkpoint ------------------------------------------------
 
-def _cli_module():
+def _cli_module():  # piper's CLI module, checked for what checkpoint_callbacks reads
     install_mas_kernel()
     module = importlib.import_module(CLI_MODULE)
     for name in ("_DEFAULT_CALLBACKS", "VitsLightningCLI"):
@@ -230,16 +230,6 @@ def checkpoint_callbacks(dirpath: str | Path | None = None) -> list:
         for cb in kept:
             cb.dirpath = os.path.realpath(os.path.expanduser(str(dirpath)))
     return kept
-
-
-def trainer_defaults(dirpath: str | Path | None = None) -> dict:
-    """piper's ``trainer_defaults`` (open-ended epochs) with the val_mos checkpoint removed."""
-    return {"max_epochs": -1, "callbacks": checkpoint_callbacks(dirpath)}
-
-
-def cli_class():
-    """piper's ``VitsLightningCLI`` (links model/data arguments), for a launcher to instantiate."""
-    return _cli_module().VitsLightningCLI
 
 
 # -- Entry point --------------------------------------------------------------------------------
@@ -286,7 +276,8 @@ def check_alignment_kernel(batch: int = 2, frames: int = 60, phonemes: int = 20)
 
 
 def active_patches() -> list[str]:
-    """Patches live in this process, checked against the process state rather than a flag."""
+    """This module's patches live in this process, read from the process state rather than a flag
+    (``runtime_patches.active_patches`` adds the step patches)."""
     live = []
     core = sys.modules.get(MAS_CORE)
     mas = sys.modules.get(MAS_PACKAGE)
@@ -298,6 +289,4 @@ def active_patches() -> list[str]:
             live.append("onnx-torchscript-exporter")
     elif _onnx_hook_installed():
         live.append("onnx-torchscript-exporter")
-    from utils.machine.step_patches import active_step_patches
-
-    return live + [name for name, on in active_step_patches().items() if on]
+    return live

@@ -7,6 +7,7 @@ A leaf: it imports nothing of the project at module level, so each patching modu
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import inspect
 
 SUPPORTED_PIPER = "1.8.0"
@@ -18,9 +19,10 @@ class PiperCompatError(RuntimeError):
 
 
 def piper_version() -> str:
-    from utils.machine.versions import installed_version
-
-    return installed_version("piper-tts") or "not installed"
+    try:
+        return importlib.metadata.version("piper-tts")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def incompatible(patching_module: str, what: str) -> PiperCompatError:

@@ -1,8 +1,8 @@
 """Runtime patches for the training process: device/precision choice, torch flags, piper fixes.
 
 Call ``apply_runtime_patches()`` inside the process that trains, before building the Trainer.
-These are per-process settings: applying them at image build time or in another process (what
-the old patcher did) has no effect on training.
+These are per-process settings: applied at image build time or in another process they would have
+no effect on training.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def _set_torch_flags(choice: precision_policy.Choice) -> dict:
         # rounds padded lengths (utils/voice/data/length_batches.py), so shapes repeat: on 400 clips
         # of 1-10 s at batch 16, 33 distinct shapes in 10 epochs, 2 of them first seen after epoch 5
         # (random batches: 107, still 35 new after epoch 5, i.e. a re-benchmark every few batches,
-        # the 2.5-4 s spikes of issue 18). So autotuning is paid in the first epochs and then pays.
+        # each taking 2.5-4 s instead of a fraction of one). So autotuning is paid in the first
+        # epochs and then pays.
         torch.backends.cudnn.benchmark = True
         applied["cudnn.benchmark"] = True
     if choice.tf32:
@@ -52,6 +53,11 @@ def _set_torch_flags(choice: precision_policy.Choice) -> dict:
         torch.set_float32_matmul_precision("high")
         applied["float32_matmul_precision"] = torch.get_float32_matmul_precision()
     return applied
+
+
+def active_patches() -> list[str]:
+    """Every patch live in this process: piper's compatibility patches, then the step patches."""
+    return piper_compat.active_patches() + [name for name, on in step_patches.active_step_patches().items() if on]
 
 
 def apply_runtime_patches(accelerator: str | None = None, precision: str | None = None,

@@ -295,9 +295,10 @@ def check_patches(runtime: dict) -> Check:
     import torch
 
     from utils.machine import piper_compat
-
-    live = piper_compat.active_patches()
+    from utils.machine.runtime_patches import active_patches
     from utils.machine.step_patches import STEP_PATCHES
+
+    live = active_patches()
 
     need = ["mas-kernel"] + (["onnx-torchscript-exporter"] if piper_compat.onnx_export_kwargs() else [])
     need += list(STEP_PATCHES)

@@ -21,7 +21,7 @@ def _save_figure(fig, path: Path) -> None:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and in CI
@@ -35,7 +35,7 @@ def plot_losses(history: list[dict], path: Path, title: str) -> Path | None:
     present = [(key, label) for key, label in CURVES if any(key in row for row in history)]
     if not present:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(present), 1, figsize=(7, 1.8 * len(present) + 0.6), sharex=True,
                              squeeze=False)
     for ax, (key, label) in zip(axes[:, 0], present, strict=True):
@@ -68,7 +68,7 @@ def plot_spectrogram(wav_path: Path, path: Path, title: str) -> Path:
     window = np.hanning(n_fft)
     stft = np.stack([np.fft.rfft(window * audio[i * hop:i * hop + n_fft]) for i in range(frames)], axis=1)
     db = 20 * np.log10(np.abs(stft) + 1e-6)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3))
     image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80, vmax=db.max(),
                       extent=(0, audio.size / rate, 0, rate / 2000))

@@ -112,9 +112,9 @@ def plot_mel_curves(state: PageState, path: Path) -> Path | None:
     """Train mel L1 per batch (thin line) and validation mel L1 per validation (dots), x = batch."""
     if not state.train_mel and not state.val_mel:
         return None
-    from utils.voice.publish.report import _pyplot
+    from utils.voice.publish.report import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     if state.train_mel:
         ax.plot(*zip(*state.train_mel, strict=True), linewidth=0.8, alpha=0.7, label="train mel L1")
@@ -141,9 +141,9 @@ def plot_measures(state: PageState, path: Path) -> Path | None:
     panels = [panel for panel in panels if panel[2] or (panel[0] == "val_f0_rmse" and state.measures)]
     if not panels:
         return None
-    from utils.voice.publish.report import _pyplot
+    from utils.voice.publish.report import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 1.7 * len(panels)), sharex=True, squeeze=False)
     for ax, (name, title, points) in zip(axes[:, 0], panels, strict=True):
         if points:

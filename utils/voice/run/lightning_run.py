@@ -87,7 +87,7 @@ def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, re
     page = result.watchers.page
     others = [callback for callback in result.watchers.callbacks if callback is not page]
     first = [page] if page is not None else []
-    return [*measures, *first, control, make_stop_callback(stop, control._save, result), *others]
+    return [*measures, *first, control, make_stop_callback(stop, control.save, result), *others]
 
 
 def _voice_measures(settings: RunSettings, ckpt_dir: Path, control, result: RunResult, prepared) -> list:
@@ -124,7 +124,7 @@ def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: 
             self._last_save = self._started = time.monotonic()
             self.pending = PendingHistory(result.history)  # losses stay on the device until read
 
-        def _save(self, trainer):
+        def save(self, trainer):
             self.pending.flush()
             trainer.save_checkpoint(last_path, weights_only=False)
             self._last_save = time.monotonic()
@@ -142,16 +142,16 @@ def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: 
                 seconds = round(time.monotonic() - self._started, 3)
                 self.pending.add({"step": step, "epoch": trainer.current_epoch, "seconds": seconds}, metrics)
             if stop.agreed(trainer):  # also acted on after a validation: stop_signals.make_stop_callback
-                stop_run(trainer, stop, self._save, result)
+                stop_run(trainer, stop, self.save, result)
             elif (every and step % every == 0) or time.monotonic() - self._last_save > CHECKPOINT_INTERVAL_S:
-                self._save(trainer)
+                self.save(trainer)
 
         def on_train_epoch_end(self, trainer, pl_module):
             self.pending.flush()
 
         def on_train_end(self, trainer, pl_module):
             if result.interrupted is None:
-                self._save(trainer)
+                self.save(trainer)
                 # a signal during the final save: saved, but stopped before the export
                 result.interrupted = stop.signal_name
             self.pending.flush()
