@@ -19,8 +19,8 @@ from pathlib import Path
 from utils.files import remove_stale_temps
 
 _RANDOM = "?" * 8  # tempfile.mkstemp's random part
-# Temp names of the previous writers: checkpoints/.<file>.ckpt.XXXXXXXX.tmp, and the text files in
-# the output folder that training.atomic_write_text wrote.
+# Temp names written by this project's earlier releases, which a folder trained with one may still
+# hold: checkpoints/.<file>.ckpt.XXXXXXXX.tmp, and dot-named text temps in the output folder.
 LEGACY_CHECKPOINT_TEMPS = f".*.ckpt.{_RANDOM}.tmp"
 LEGACY_OUTPUT_TEMPS = tuple(f".{name}.{_RANDOM}.tmp" for name in (
     "train_config.json", "metrics.csv", "summary.json", "voice_config.json"))

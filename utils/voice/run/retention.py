@@ -24,7 +24,6 @@ BEST_BY = {"val_mel": "validation mel loss", "val_mcd": "MCD-DTW (dB)", "val_f0_
            "val_voicing_error": "voicing error", "val_duration_error": "duration error |1 - ratio|",
            "val_wer": "word error rate"}
 # "best-batch=120-val_mel=0.8123.ckpt": the batch (not Lightning's doubled global step) and the score.
-FILENAME = BEST_PREFIX + "-batch={batch}-" + MONITOR + "={" + MONITOR + ":.4f}"
 _NAME_RE = re.compile(r"best-batch=(\d+)-(val_[a-z0-9_]+)=([0-9.eE+-]+|nan|inf)(?:-v\d+)?\.ckpt$")
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from utils.errors import BadInput
 from utils.voice.options import DeviceRequest, ScheduleRequest
+from utils.voice.run_config import HOP_LENGTH
 
-HOP_LENGTH = 256
 MAX_NAME_LENGTH = 100
 SEED_RANGE = (0, 2**32 - 1)  # numpy's, which Lightning's seed_everything seeds
 # option -> (smallest allowed value, what it counts); None values are "not given" and pass.
