@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dockerfile_parser import (
+from support.dockerfile_parser import (
     Dockerfile,
     Stage,
     env_values,
@@ -26,7 +26,7 @@ from dockerfile_parser import (
     read_instructions,
     run_commands,
 )
-from manifest import all_tasks, environment_platforms, load_manifest, workspace_platforms
+from support.manifest import all_tasks, environment_platforms, load_manifest, workspace_platforms
 
 from utils.lock.lockfile import load_lock
 
@@ -247,6 +247,7 @@ def test_no_python_package_is_installed_outside_the_lock(dockerfile):
         r"\b(pip3?|python3?\s+-m\s+pip|uv\s+pip|conda|mamba|micromamba|pipx|easy_install)\s+install\b"
         r"|\buv\s+(add|sync)\b|\bpixi\s+(add|global\s+install)\b"
     )
+    assert dockerfile.stages and any(run_commands(stage) for stage in dockerfile.stages)
     for stage in dockerfile.stages:
         for command in run_commands(stage):
             assert not installer.search(command), f"stage {stage.name}: {command!r} bypasses pixi.lock"
@@ -338,6 +339,7 @@ def test_each_profile_has_a_verify_and_a_train_service(compose):
 
 
 def test_compose_commands_are_tasks_of_pixi_toml(compose):
+    assert compose["services"]
     for name, service in compose["services"].items():
         command = service["command"]
         assert task_for(command), f"compose service {name}: {command} matches no task in pixi.toml"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 from conftest import REPO_ROOT
-from manifest import all_tasks, environment_features, environment_platforms, load_manifest, workspace_platforms
+from support.manifest import all_tasks, environment_features, environment_platforms, load_manifest, workspace_platforms
 
 from utils.lock.lockfile import load_lock
 
@@ -118,10 +118,12 @@ def test_tasks_exist_with_descriptions_and_order():
 
 
 def test_every_task_module_exists():
-    for name, task in all_tasks(MANIFEST).items():
-        for module in re.findall(r"python -m ([\w.]+)", task.get("cmd", "")):
-            if module.startswith(("tasks.", "benchmarks.")):
-                assert (REPO_ROOT / (module.replace(".", "/") + ".py")).exists(), f"task {name}: {module}"
+    modules = [(name, module) for name, task in all_tasks(MANIFEST).items()
+               for module in re.findall(r"python -m ([\w.]+)", task.get("cmd", ""))
+               if module.startswith(("tasks.", "benchmarks."))]
+    assert modules
+    for name, module in modules:
+        assert (REPO_ROOT / (module.replace(".", "/") + ".py")).exists(), f"task {name}: {module}"
 
 
 def test_every_task_appears_in_the_readme():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 from packaging.requirements import Requirement
 
 from tasks import export_envs
@@ -61,11 +64,30 @@ def test_committed_environments_match_the_lock():
     assert export_envs.main(["--check"]) == 0, "environments/ is stale: run `pixi run export-envs`"
 
 
-def test_export_is_byte_for_byte_deterministic(lock):
-    assert render_exports(lock) == render_exports(lock)
+_RENDER_DIGEST = """
+import hashlib, json
+from utils.lock.exports import render_exports
+from utils.lock.lockfile import DEFAULT_LOCK, load_lock
+files = render_exports(load_lock(DEFAULT_LOCK))
+print(json.dumps({name: hashlib.sha256(text.encode()).hexdigest() for name, text in files.items()}))
+"""
+
+
+def test_export_is_byte_for_byte_deterministic_across_processes(lock):
+    # Set iteration order changes with the string hash seed, which is per process: two renders in
+    # one process would agree even if the output followed a set's order.
+    digests = []
+    for seed in ("1", "2"):
+        env = os.environ | {"PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO_ROOT)}
+        done = subprocess.run([sys.executable, "-c", _RENDER_DIGEST], env=env, cwd=REPO_ROOT, check=True,
+                              capture_output=True, text=True)
+        digests.append(json.loads(done.stdout))
+    assert digests[0] and digests[0] == digests[1]
+    assert set(digests[0]) == set(render_exports(lock))
 
 
 def test_conda_lock_parses_every_export_with_the_locked_packages(lock, exported):
+    assert lock.environment_names()
     for env in lock.environment_names():
         parsed = parse_conda_lock_file(exported / conda_lock_filename(env))
         assert sorted(parsed.metadata.platforms) == sorted(lock.subdirs(env))
@@ -81,6 +103,7 @@ def test_conda_lock_parses_every_export_with_the_locked_packages(lock, exported)
 
 @pytest.mark.slow
 def test_conda_lock_render_explicit_gives_a_full_file_for_every_platform(lock, exported, tmp_path):
+    assert lock.environment_names()
     for env in lock.environment_names():
         _render_explicit(exported / conda_lock_filename(env), f"{env}-{{platform}}", tmp_path)
         for plat in lock.subdirs(env):
@@ -102,6 +125,7 @@ def test_explicit_render_installs_pip_dependencies_before_their_dependents(lock,
 
 
 def test_pip_files_parse_and_pin_exactly_the_locked_wheels(lock, exported):
+    assert _env_platforms(lock)
     for env, plat in _env_platforms(lock):
         text = (exported / requirements_filename(env, plat)).read_text()
         assert text.startswith("# Generated from pixi.lock by `pixi run export-envs`")
@@ -203,6 +227,7 @@ def _exported_packages(exported, env):
 
 
 def test_every_exported_dependency_names_a_package_of_the_same_export(lock, exported):
+    assert lock.environment_names()
     for env in lock.environment_names():
         for plat, packages in _exported_packages(exported, env).items():
             outside = [

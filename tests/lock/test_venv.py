@@ -137,7 +137,7 @@ def test_torch_index_that_is_no_address_exits_2(tmp_path, capsys):
 
 
 def test_torch_index_must_list_torch(tmp_path):
-    from loopback_server import LoopbackServer, ServedFiles
+    from support.loopback_server import LoopbackServer, ServedFiles
 
     from utils.lock.venv_checks import IndexUnreachable, check_torch_index
 

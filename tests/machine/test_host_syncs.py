@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from support.train_process import run_train
 
 from utils.machine.host_syncs import SyncCounter
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_counter_sees_each_watched_call_and_leaves_optimiser_counters_out():
@@ -39,11 +35,9 @@ def test_counter_sees_each_watched_call_and_leaves_optimiser_counters_out():
 def _count(tmp_path: Path, batches: int) -> dict:
     out = tmp_path / f"counts-{batches}.json"
     # One thread: the count does not depend on it, and a shared CPU runs it much faster.
-    env = os.environ | {"COAXIAL_CACHE": str(tmp_path / f"cache-{batches}"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "utils.machine.host_syncs", str(out), "-m", "tasks.train", "--output",
-         str(tmp_path / f"run-{batches}"), "--quiet", "--no-export", "--max-steps", str(batches)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    proc = run_train(["--output", str(tmp_path / f"run-{batches}"), "--no-export", "--max-steps", str(batches)],
+                     tmp_path / f"cache-{batches}", {"OMP_NUM_THREADS": "1"}, timeout=900,
+                     under=["-m", "utils.machine.host_syncs", str(out)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 

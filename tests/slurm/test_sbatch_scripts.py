@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
-from dataset_builders import make_piper_dataset
-from slurm_cluster import SlurmCluster
+from support.dataset_builders import make_piper_dataset
+from support.slurm_cluster import SlurmCluster
 
 from utils.voice.base.checkpoints import load_checkpoint_safely
 from utils.voice.run.history import read_history

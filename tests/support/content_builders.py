@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from dataset_builders import RECORDER_RATE, sample_clips
+
+from support.dataset_builders import RECORDER_RATE, sample_clips
 
 NOISE_FLOOR_DB = -65.0
 # id -> the kind its damage must be found as

@@ -6,8 +6,8 @@ import dataclasses
 import json
 
 import pytest
-from dataset_builders import make_piper_dataset
-from settings_helpers import settings_for
+from support.dataset_builders import make_piper_dataset
+from support.settings_helpers import settings_for
 
 from utils.errors import BadInput
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset

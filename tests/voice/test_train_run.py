@@ -7,7 +7,6 @@ cores; one demo run is shared by the tests that only read its outputs.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,22 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_builders import make_recorder_profile
+from support.dataset_builders import make_recorder_profile
+from support.train_process import run_train, start_train
 
 from tasks.train import main
 from utils.files import TEMP_GLOB
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _env(cache: Path) -> dict:
-    return os.environ | {"COAXIAL_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
-
-
 def _train_subprocess(args: list[str], cache: Path, timeout: float = 400) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tasks.train", "--quiet", *args], cwd=REPO, env=_env(cache),
-                          capture_output=True, text=True, timeout=timeout)
+    return run_train(args, cache, timeout=timeout)
 
 
 def _summary(output: Path) -> dict:
@@ -133,10 +127,8 @@ def test_finetune_starts_from_a_previous_runs_checkpoint(demo_run, tmp_path, cac
                     "its handlers; there the checkpoint is saved on Ctrl+C")
 def test_sigterm_saves_a_checkpoint_and_resume_continues_the_step_count(tmp_path, cache):
     output = tmp_path / "out"
-    args = [sys.executable, "-m", "tasks.train", "--quiet", "--output", str(output), "--max-steps", "50",
-            "--checkpoint-every", "1", "--no-export"]
-    proc = subprocess.Popen(args, cwd=REPO, env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = start_train(["--output", str(output), "--max-steps", "50", "--checkpoint-every", "1", "--no-export"],
+                       cache)
     ckpt = output / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:

@@ -6,8 +6,8 @@ import hashlib
 import os
 
 import pytest
-from checkpoint_builders import TINY, write_published_checkpoint
-from loopback_server import LoopbackServer, ServedFiles
+from support.checkpoint_builders import TINY, write_published_checkpoint
+from support.loopback_server import LoopbackServer, ServedFiles
 
 from utils.voice.base.download import DownloadError, bases_dir, fetch_base
 from utils.voice.base.published_checkpoint import read_base_checkpoint

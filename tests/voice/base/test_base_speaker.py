@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from checkpoint_builders import TINY
+from support.checkpoint_builders import TINY
 
 from utils.voice.base.base_speaker import single_speaker_kwargs, single_speaker_state_dict
 from utils.voice.base.checkpoints import CheckpointError

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import wave
 
 import pytest
-from checkpoint_builders import TINY, write_published_checkpoint
-from loopback_server import LoopbackServer, ServedFiles
-from wyoming_client import serve_and_ask
+from support.checkpoint_builders import TINY, write_published_checkpoint
+from support.loopback_server import LoopbackServer, ServedFiles
+from support.train_process import run_train
+from support.wyoming_client import serve_and_ask
 
 from tasks.install_voice import main as install_main
 from tasks.train import main
@@ -102,11 +101,9 @@ def finetuned(module_tmp_path_factory, cache):
     base = write_published_checkpoint(folder / "epoch=2164-step=1355540.ckpt", quality="x-low", sample_rate=16000,
                                       discriminator=True)
     with LoopbackServer(ServedFiles({"/x.ckpt": base})) as server:
-        done = subprocess.run(
-            [sys.executable, "-m", "tasks.train", "--dataset", "data/sample", "--base-url", server.url("/x.ckpt"),
-             "--base-sha256", sha(base), "--max-steps", "4", "--voice-name", "anna", "--output",
-             str(folder / "out"), "--cache-dir", str(cache), *SMALL_RUN],
-            capture_output=True, text=True, timeout=900)
+        done = run_train(["--dataset", "data/sample", "--base-url", server.url("/x.ckpt"), "--base-sha256", sha(base),
+                          "--max-steps", "4", "--voice-name", "anna", "--output", str(folder / "out"),
+                          "--cache-dir", str(cache), *SMALL_RUN], quiet=False, timeout=900)
     return folder / "out", done, base
 
 

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 import torch
-from checkpoint_builders import (
+from support.checkpoint_builders import (
     TINY,
     old_piper_hparams,
     published_layout,

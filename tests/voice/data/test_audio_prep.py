@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from dataset_builders import make_broken_dataset, make_piper_dataset, make_recorder_profile, snapshot
+from support.dataset_builders import make_broken_dataset, make_piper_dataset, make_recorder_profile, snapshot
 
 from utils.voice.data import audio_prep
 from utils.voice.data.audio_prep import TARGET_RATE, prepare_dataset

@@ -1,4 +1,4 @@
-"""Content checks (issue 20): every kind of damage found on the clip it damages, a naturally varied
+"""Content checks: every kind of damage found on the clip it damages, a naturally varied
 clean set left alone, measures cached per clip content, --trim-silence in the converted copy."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from content_builders import DAMAGED, make_content_profile
-from dataset_builders import snapshot
+from support.content_builders import DAMAGED, make_content_profile
+from support.dataset_builders import snapshot
 
 from utils.voice.data.audio_prep import audio_key, convert_audio, prepare_dataset
 from utils.voice.data.content_checks import check_content, exclude_kinds, leave_out
@@ -153,7 +153,7 @@ def test_trim_silence_trims_the_converted_copy_only(damaged, tmp_path):
 
 
 def test_exclude_and_trim_silence_survive_resume_and_old_configs_read_without_them(damaged, tmp_path):
-    from settings_helpers import settings_for
+    from support.settings_helpers import settings_for
 
     from utils.errors import BadInput
     from utils.voice.data.content_use import check_before_training
@@ -207,7 +207,7 @@ def test_other_formats_measure_like_the_recorder_s_32_bit_pcm(clean, tmp_path, s
 
 @pytest.mark.parametrize("damage", [False, True])
 def test_the_issue_s_79_clip_profile(tmp_path, damage):
-    # Issue 20's case: 79 takes, eight of them damaged; clean, at most 1 in 20 may be flagged.
+    # A recorder session as users make them: 79 takes, eight of them damaged; clean, at most 1 in 20 may be flagged.
     folder = make_content_profile(tmp_path, 79, damaged=damage, seed=79)
     _, result = _flagged(folder)
     if damage:

@@ -1,10 +1,11 @@
-"""Near misses in a dataset get a hint that says what is wrong, once (issue 11, point 8)."""
+"""Near misses in a dataset get a hint that says what is wrong, once."""
 
 from __future__ import annotations
 
 import json
 
-from tests.dataset_builders import make_piper_dataset, make_recorder_profile
+from support.dataset_builders import make_piper_dataset, make_recorder_profile
+
 from utils.voice.data.dataset import validate_dataset
 
 

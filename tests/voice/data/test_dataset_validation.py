@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from dataset_builders import (
+from support.dataset_builders import (
     BROKEN_KINDS,
     RECORDER_RATE,
     make_broken_dataset,

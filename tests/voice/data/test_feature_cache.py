@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from dataset_builders import make_piper_dataset
+from support.dataset_builders import make_piper_dataset
 
 from utils.files import TEMP_GLOB
 from utils.voice.data.dataset import SAMPLE_DATASET

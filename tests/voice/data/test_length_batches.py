@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from dataset_builders import make_piper_dataset
+from support.dataset_builders import make_piper_dataset
 
 from utils.voice.data.feature_cache import prepare_features
 from utils.voice.data.length_batches import PHONEME_MULTIPLE, SPEC_MULTIPLE, RoundedCollate, spectrogram_lengths

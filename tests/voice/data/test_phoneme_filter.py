@@ -4,7 +4,7 @@ data module really trains without them."""
 from __future__ import annotations
 
 import pytest
-from dataset_builders import make_piper_dataset
+from support.dataset_builders import make_piper_dataset
 
 from utils.voice.data import phoneme_filter
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from content_builders import make_content_profile
-from dataset_builders import make_broken_dataset, snapshot
+from support.content_builders import make_content_profile
+from support.dataset_builders import make_broken_dataset, snapshot
+from support.train_process import call_main
 
 from tasks.train import main
 from utils.voice.data.dataset_report import CONTENT_KINDS
@@ -20,10 +21,6 @@ def damaged(module_tmp_path_factory):
     return make_content_profile(module_tmp_path_factory.mktemp("damaged"), 20, damaged=True)
 
 
-def _run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _check_entries(entries):
@@ -37,7 +34,7 @@ def _check_entries(entries):
 
 def test_json_report_of_a_damaged_set_exits_0_with_every_kind(damaged, tmp_path, capsys):
     before = snapshot(damaged)
-    code, out, _ = _run(["--dataset", str(damaged), "--validate-only", "--json",
+    code, out, _ = call_main(main, ["--dataset", str(damaged), "--validate-only", "--json",
                          "--cache-dir", str(tmp_path / "cache")], capsys)
     assert code == 0
     data = json.loads(out)  # one object, nothing else on stdout
@@ -54,7 +51,7 @@ def test_json_report_of_a_damaged_set_exits_0_with_every_kind(damaged, tmp_path,
 
 def test_json_report_with_problems_exits_2(tmp_path, capsys):
     broken = make_broken_dataset("missing-audio", tmp_path / "data")
-    code, out, _ = _run(["--dataset", str(broken.path), "--validate-only", "--json",
+    code, out, _ = call_main(main, ["--dataset", str(broken.path), "--validate-only", "--json",
                          "--cache-dir", str(tmp_path / "cache")], capsys)
     assert code == 2
     data = json.loads(out)
@@ -63,7 +60,7 @@ def test_json_report_with_problems_exits_2(tmp_path, capsys):
 
 
 def test_text_report_lists_content_warnings_by_kind_and_what_exclude_would_leave_out(damaged, tmp_path, capsys):
-    code, out, _ = _run(["--dataset", str(damaged), "--validate-only", "--exclude", "noise,level",
+    code, out, _ = call_main(main, ["--dataset", str(damaged), "--validate-only", "--exclude", "noise,level",
                          "--cache-dir", str(tmp_path / "cache")], capsys)
     assert code == 0
     assert "Content warnings (8 in 8 clip(s)" in out
@@ -79,6 +76,7 @@ def test_text_report_lists_content_warnings_by_kind_and_what_exclude_would_leave
 ])
 def test_bad_content_options_exit_2_naming_the_option(tmp_path, capsys, args, named):
     before = snapshot(tmp_path)
-    code, _, err = _run(["--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), *args], capsys)
+    code, _, err = call_main(main, ["--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), *args],
+                             capsys)
     assert code == 2 and named in err
     assert snapshot(tmp_path) == before

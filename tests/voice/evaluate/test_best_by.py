@@ -1,6 +1,6 @@
 """--best-by: the kept checkpoints ranked by a voice measure instead of the validation mel loss.
 
-The Lightning harness is tests/scripted_validation.py: a linear model whose validations log
+The Lightning harness is tests/support/scripted_validation.py: a linear model whose validations log
 scripted scores, here under the name of a voice measure, so the test knows which checkpoint must
 survive. The real measures come from tests/voice/evaluate/test_voice_measures_run.py.
 """
@@ -14,8 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
+from support.scripted_validation import ScriptedValidation, fit_scripted  # noqa: E402
+
 from tasks.train import main as train_main  # noqa: E402
-from tests.scripted_validation import ScriptedValidation, fit_scripted  # noqa: E402
 from utils.voice.data.dataset import SAMPLE_DATASET  # noqa: E402
 from utils.voice.run import retention  # noqa: E402
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from checkpoint_builders import TINY
+from support.checkpoint_builders import TINY
 
 from tasks.evaluate import main
 from utils.voice.data.dataset import SAMPLE_DATASET

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from headless_chromium import INSTALL_HINT, artifact_dir, find_chromium, inspect_page
+from support.headless_chromium import INSTALL_HINT, artifact_dir, find_chromium, inspect_page
 
 from tasks.evaluate import main as evaluate_main
 from tasks.train import main as train_main

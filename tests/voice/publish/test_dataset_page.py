@@ -1,18 +1,16 @@
-"""report.html's dataset section (issue 20): counts per kind, each flagged clip with its reason and
+"""report.html's dataset section: counts per kind, each flagged clip with its reason and
 a player for a copy beside the page; and a real short run with --exclude all --trim-silence."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 import soundfile as sf
-from conftest import REPO_ROOT
-from content_builders import make_content_profile
-from dataset_builders import snapshot
+from support.content_builders import make_content_profile
+from support.dataset_builders import snapshot
+from support.train_process import run_train
 
 from utils.voice.data.content_checks import check_content, leave_out
 from utils.voice.data.content_use import DATASET_CHECK_NAME
@@ -57,11 +55,9 @@ def test_dataset_section_counts_kinds_and_plays_each_flagged_clip(damaged, tmp_p
 def test_a_run_with_exclude_all_and_trim_silence_trains_on_the_clean_clips(damaged, tmp_path):
     before = snapshot(damaged)
     output, cache = tmp_path / "out", tmp_path / "cache"
-    proc = subprocess.run([sys.executable, "-m", "tasks.train", "--quiet", "--dataset", str(damaged),
-                           "--output", str(output), "--cache-dir", str(cache), "--quality", "x_low",
-                           "--max-steps", "1", "--batch-size", "2", "--segment-size", "4096", "--num-workers", "0",
-                           "--no-export", "--exclude", "all", "--trim-silence"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    proc = run_train(["--dataset", str(damaged), "--output", str(output), "--cache-dir", str(cache), "--quality",
+                      "x_low", "--max-steps", "1", "--batch-size", "2", "--segment-size", "4096", "--num-workers",
+                      "0", "--no-export", "--exclude", "all", "--trim-silence"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "content checks: 8 warning(s) in 8 clip(s)" in proc.stderr
     assert "--exclude clipped,silence,noise,mismatch,duplicate,bandwidth,level: leaving out 8 of 20 clips" \

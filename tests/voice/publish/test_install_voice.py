@@ -7,8 +7,8 @@ import json
 import os
 
 import pytest
-from checkpoint_builders import TINY
-from wyoming_client import serve_and_ask
+from support.checkpoint_builders import TINY
+from support.wyoming_client import serve_and_ask
 
 from tasks.install_voice import main as install_main
 from utils.voice.publish.voice_naming import published_voice_name

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from headless_chromium import INSTALL_HINT, artifact_dir, find_chromium, inspect_page
+from support.headless_chromium import INSTALL_HINT, artifact_dir, find_chromium, inspect_page
 
 from utils.voice.data.dataset import SAMPLE_DATASET
 from utils.voice.publish import report_page

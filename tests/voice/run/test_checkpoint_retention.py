@@ -1,6 +1,6 @@
 """Keep-best retention, the stalled stop and the out-of-memory guard, on a real Lightning Trainer.
 
-The network is tests/scripted_validation.py's linear layer whose validation logs a scripted
+The network is tests/support/scripted_validation.py's linear layer whose validation logs a scripted
 ``val_mel`` sequence, so each test knows which checkpoint must survive; the callbacks under test
 are the ones the training run uses. The VITS end-to-end path is covered in test_watch_training.py.
 """
@@ -14,7 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
-from tests.scripted_validation import ScriptedValidation, fit_scripted  # noqa: E402
+from support.scripted_validation import ScriptedValidation, fit_scripted  # noqa: E402
+
 from utils.voice.run import retention, stopping  # noqa: E402
 
 

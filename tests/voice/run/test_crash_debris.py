@@ -58,7 +58,7 @@ def test_kill_9_during_a_checkpoint_write_keeps_the_last_good_one_and_the_next_s
     debris = sorted(checkpoints.glob(TEMP_GLOB))
     assert debris, "the killed write left no temp file"
     leftover = sum(p.stat().st_size for p in debris)
-    # What earlier releases left (issue 11: ".last.ckpt.*.tmp", hundreds of MB each) goes too.
+    # What earlier releases left (".last.ckpt.*.tmp", hundreds of MB each) goes too.
     legacy = checkpoints / ".last.ckpt.k3j_x9q2.tmp"
     legacy.write_bytes(b"\0" * 4096)
     # Look-alikes that are not ours stay.

@@ -1,10 +1,9 @@
-"""Real runs killed and starved: kill -9 during a checkpoint write, then --resume (issue 11, points
-1-3); a disk that fills up during training (point 4). Tiny demo schedules, but real training."""
+"""Real runs killed and starved: kill -9 during a checkpoint write, then --resume; a disk that
+fills up during training. Tiny demo schedules, but real training."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
-from train_process import wait_for, writing_a_checkpoint
+from support.train_process import start_train, wait_for, writing_a_checkpoint
 
 from tasks.train import main
 from utils.files import TEMP_GLOB
@@ -22,7 +20,6 @@ from utils.voice.run import disk_space
 from utils.voice.run.history import read_history
 from utils.voice.run.run_lock import LOCK_NAME
 
-REPO = REPO_ROOT
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32", reason="kill -9 (SIGKILL) is POSIX")]
 
@@ -33,10 +30,7 @@ def cache(module_tmp_path_factory) -> Path:
 
 
 def _train(args: list[str], cache: Path) -> subprocess.Popen:
-    env = os.environ | {"COAXIAL_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tasks.train", "--quiet", "--accelerator", "cpu",
-                             "--no-export", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return start_train(["--accelerator", "cpu", "--no-export", *args], cache)
 
 
 def _inode(path: Path) -> int | None:

@@ -94,7 +94,7 @@ def test_enospc_in_the_middle_of_a_checkpoint_write_becomes_disk_full_and_keeps_
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="/dev/full (a device that is always full) is Linux's")
 def test_torch_saves_real_enospc_shape_is_recognised_as_disk_full():
-    # What issue 11 saw: "[enforce fail at inline_container.cc:672] . unexpected pos ...".
+    # What a full disk looked like before the check: "[enforce fail at inline_container.cc:672] . unexpected pos ...".
     with pytest.raises(RuntimeError) as real:
         torch.save(_checkpoint(1.0, n=1 << 20), "/dev/full")
     assert disk_space.is_disk_full(real.value)

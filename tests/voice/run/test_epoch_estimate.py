@@ -4,7 +4,7 @@ device, torch, quality, batch size and precision; each finished run records its 
 from __future__ import annotations
 
 import pytest
-from settings_helpers import settings_for
+from support.settings_helpers import settings_for
 
 from utils.machine import batch_times
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset

@@ -8,7 +8,7 @@ import re
 import signal
 
 import pytest
-from dataset_builders import make_piper_dataset
+from support.dataset_builders import make_piper_dataset
 
 from tasks.train import main
 from utils.voice.base.checkpoints import load_checkpoint_safely

@@ -1,12 +1,12 @@
 """Pass-through options that change the schedule are printed, and shown in report.html, as
-Lightning applies them (issue 19 point 3); a toy Lightning run checks that reading of Lightning."""
+Lightning applies them; a toy Lightning run checks that reading of Lightning."""
 
 from __future__ import annotations
 
 import html
 
 import pytest
-from settings_helpers import settings_for
+from support.settings_helpers import settings_for
 
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 from utils.voice.publish import report_page

@@ -1,4 +1,4 @@
-"""The pieces of a stop from outside, without training (issue 19): data-loader workers ignore the
+"""The pieces of a stop from outside, without training: data-loader workers ignore the
 stop signals, the handler turns a signal into a request, ``--resume auto`` decides, Slurm's job id
 and ``scontrol``, and which Slurm task is the main process."""
 

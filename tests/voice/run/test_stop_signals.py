@@ -1,4 +1,4 @@
-"""Real runs stopped from outside (issue 19): a signal to the whole process group (data-loader
+"""Real runs stopped from outside: a signal to the whole process group (data-loader
 workers included) and one during a checkpoint write; each then continued. Tiny demo schedules
 (x_low, a few batches), real training. Slurm's SIGUSR1, requeue and scancel run under a real Slurm
 in tests/slurm/test_sbatch_scripts.py."""
@@ -14,15 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
-from train_process import wait_for, writing_a_checkpoint
+from support.train_process import start_train, wait_for, writing_a_checkpoint
 
 from tasks.train import main
 from utils.files import TEMP_GLOB
 from utils.voice.base.checkpoints import load_checkpoint_safely
 from utils.voice.run.history import read_history
 
-REPO = REPO_ROOT
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGHUP/SIGUSR1 are POSIX")]
 
@@ -34,10 +32,8 @@ def cache(module_tmp_path_factory) -> Path:
 
 def _start(args: list[str], cache: Path, env: dict | None = None) -> subprocess.Popen:
     """tasks.train in a process group of its own, as a terminal, ``timeout`` or Slurm would start it."""
-    env = os.environ | {"COAXIAL_CACHE": str(cache), "PYTHONUNBUFFERED": "1"} | (env or {})
-    return subprocess.Popen([sys.executable, "-m", "tasks.train", "--quiet", "--accelerator", "cpu", "--no-export",
-                             "--num-workers", "2", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return start_train(["--accelerator", "cpu", "--no-export", "--num-workers", "2", *args], cache, env,
+                       own_session=True)
 
 
 def _group_is_gone(pgid: int, timeout: float = 30) -> bool:

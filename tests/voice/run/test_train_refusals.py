@@ -1,18 +1,21 @@
-"""tasks.train refuses, before writing anything, what issue 11 found it accepting or crashing on:
-bad values (point 5), a broken last.ckpt on --resume (6), a folder another run owns (3), a disk
-too small (4); and it labels a fine-tune by its network (7)."""
+"""tasks.train refuses bad input before writing anything, with exit 2 and a message naming the file
+and the fix: broken datasets, unknown or bad options and values, an unsafe or broken checkpoint, a
+broken last.ckpt on --resume, a folder another run owns, a disk too small; and it labels a
+fine-tune by its network."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 import torch
 from conftest import REPO_ROOT
-from dataset_builders import make_piper_dataset, snapshot
-from settings_helpers import settings_for
+from support.dataset_builders import BROKEN_KINDS, make_broken_dataset, make_piper_dataset, snapshot
+from support.settings_helpers import settings_for
+from support.train_process import call_main
 
 from tasks.train import main
 from utils.files import atomic_write_json
@@ -22,12 +25,6 @@ from utils.voice.pipeline import plan_run
 from utils.voice.run import disk_space
 from utils.voice.run.checkpoint_io import atomic_torch_save
 from utils.voice.run_config import QUALITIES
-
-
-def _run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 @pytest.mark.parametrize(("args", "named"), [
@@ -52,7 +49,8 @@ def test_bad_values_exit_2_with_one_line_and_nothing_written(tmp_path, capsys, a
     output = ["--output", str(tmp_path / "out")] if "--output" not in args else []
     cache = ["--cache-dir", str(tmp_path / "cache")] if "--cache-dir" not in args else []
     before = snapshot(tmp_path)
-    code, text = _run([*output, *cache, *args], capsys)
+    code, out, err = call_main(main, [*output, *cache, *args], capsys)
+    text = out + err
     assert code == 2, text
     assert named.replace("{file}", str(a_file)) in text
     assert text.count("\n") == 1 and text.startswith("error: ")  # one line, no traceback
@@ -80,7 +78,9 @@ def test_resume_from_a_truncated_or_foreign_checkpoint_exits_2_before_writing(tm
     output = tmp_path / "out"
     ckpt = _resumable_folder(output, damage)
     before = snapshot(tmp_path)
-    code, text = _run(["--output", str(output), "--resume", "--cache-dir", str(tmp_path / "cache")], capsys)
+    code, out, err = call_main(main, ["--output", str(output), "--resume", "--cache-dir", str(tmp_path / "cache")],
+                               capsys)
+    text = out + err
     assert code == 2, text
     assert text.startswith(f"error: {ckpt}: {named}") and text.count("\n") == 1
     assert snapshot(tmp_path) == before
@@ -93,7 +93,9 @@ def test_resume_from_a_checkpoint_of_another_network_exits_2(tmp_path, capsys):
     data["hyper_parameters"]["hidden_channels"] = 192  # the demo is x_low (96)
     atomic_torch_save(data, ckpt)
     before = snapshot(tmp_path)
-    code, text = _run(["--output", str(output), "--resume", "--cache-dir", str(tmp_path / "cache")], capsys)
+    code, out, err = call_main(main, ["--output", str(output), "--resume", "--cache-dir", str(tmp_path / "cache")],
+                               capsys)
+    text = out + err
     assert code == 2 and "belongs to another network (hidden_channels 192" in text
     assert snapshot(tmp_path) == before
 
@@ -114,8 +116,9 @@ def test_a_second_run_into_a_folder_in_use_exits_2_naming_the_first(tmp_path, ca
     try:
         assert first.stdout.readline().strip() == "locked"
         before = snapshot(tmp_path)
-        code, text = _run(["--output", str(output), "--max-steps", "1", "--cache-dir", str(tmp_path / "cache")],
-                          capsys)
+        code, out, err = call_main(main, ["--output", str(output), "--max-steps", "1", "--cache-dir",
+                                          str(tmp_path / "cache")], capsys)
+        text = out + err
         assert code == 2, text
         assert f"in use by another training run (pid {first.pid} on " in text and "running since" in text
         assert snapshot(tmp_path) == before  # no train_config.json from the second run
@@ -129,8 +132,9 @@ def test_a_disk_without_room_for_a_checkpoint_exits_1_before_writing(tmp_path, c
 
     monkeypatch.setattr(disk_space, "free_bytes", fake_disk_with_100_mb_free)
     before = snapshot(tmp_path)
-    code, text = _run(["--output", str(tmp_path / "out"), "--max-steps", "1", "--cache-dir",
+    code, out, err = call_main(main, ["--output", str(tmp_path / "out"), "--max-steps", "1", "--cache-dir",
                        str(tmp_path / "cache")], capsys)
+    text = out + err
     assert code == 1, text
     error = text.splitlines()[-1]
     assert error.startswith(f"error: disk full: 100 MB free in {tmp_path / 'out'}, a checkpoint needs ")
@@ -150,3 +154,125 @@ def test_a_finetune_of_an_x_low_checkpoint_is_labelled_x_low_whatever_quality_wa
     assert plan.settings.voice.quality == "x_low"
     assert plan.settings.voice.sample_rate == 16000
     assert json.loads(json.dumps(plan.settings.to_json()))["voice"]["quality"] == "x_low"
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_KINDS))
+def test_broken_dataset_exits_2_names_the_file_and_writes_nothing(kind, tmp_path, capsys):
+    broken = make_broken_dataset(kind, tmp_path / "data")
+    before = snapshot(tmp_path)
+    output = tmp_path / "out"
+    code, out, err = call_main(main, ["--dataset", str(broken.path), "--output", str(output),
+                       "--cache-dir", str(tmp_path / "cache")], capsys)
+    text = out + err
+    assert code == 2
+    assert str(broken.culprit) in text
+    if broken.line:
+        assert f"{broken.culprit}:{broken.line}" in text
+    assert not output.exists()
+    assert not (tmp_path / "cache").exists()
+    assert snapshot(tmp_path) == before
+
+
+def test_validate_only_prints_the_report_and_exits_0_for_the_sample(tmp_path, capsys):
+    code = main(["--validate-only", "--output", str(tmp_path / "out")])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == validate_dataset(SAMPLE_DATASET).format_report().strip()
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_only_exits_2_for_a_broken_dataset(tmp_path, capsys):
+    broken = make_broken_dataset("missing-audio", tmp_path)
+    code, out, err = call_main(main, ["--dataset", str(broken.path), "--validate-only"], capsys)
+    text = out + err
+    assert code == 2
+    assert str(broken.culprit) in text
+
+
+def test_unknown_option_exits_2(tmp_path, capsys):
+    code, out, err = call_main(main, ["--output", str(tmp_path / "out"), "--not-an-option", "1"], capsys)
+    text = out + err
+    assert code == 2
+    assert "--not-an-option" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_misspelled_trainer_option_exits_2_before_writing(tmp_path, capsys):
+    code, out, err = call_main(main, ["--output", str(tmp_path / "out"), "--trainer.max_stepz=3",
+                       "--cache-dir", str(tmp_path / "cache")], capsys)
+    text = out + err
+    assert code == 2
+    assert "max_stepz" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_without_a_checkpoint_exits_2(tmp_path, capsys):
+    code, out, err = call_main(main, ["--output", str(tmp_path / "out"), "--resume"], capsys)
+    text = out + err
+    assert code == 2
+    assert "last.ckpt" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_finetune_from_a_checkpoint_carrying_a_pickled_callable_is_refused(tmp_path, capsys):
+    import torch
+
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {"model_g.emb_g.weight": torch.zeros(2, 2)},
+                "hyper_parameters": {"on_load": os.system}}, evil)
+    code, out, err = call_main(main, ["--finetune", str(evil), "--output", str(tmp_path / "out"),
+                       "--cache-dir", str(tmp_path / "cache")], capsys)
+    text = out + err
+    assert code == 2
+    assert str(evil) in text
+    assert "refused" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_finetune_from_a_file_that_is_not_a_checkpoint_is_refused(tmp_path, capsys):
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint at all")
+    code, out, err = call_main(main, ["--finetune", str(junk), "--output", str(tmp_path / "out")], capsys)
+    text = out + err
+    assert code == 2
+    assert str(junk) in text
+
+
+def test_resume_and_finetune_together_exit_2(tmp_path, capsys):
+    code, out, err = call_main(main, ["--output", str(tmp_path / "out"), "--resume", "--finetune", "x.ckpt"], capsys)
+    text = out + err
+    assert code == 2
+    assert "exclude each other" in text
+
+
+def _fake_finished_run(output, config_text):
+    """A run folder as a crashed or older coaxial-train leaves it: a checkpoint and a config."""
+    (output / "checkpoints").mkdir(parents=True)
+    (output / "checkpoints" / "last.ckpt").write_bytes(b"placeholder: never read when the config is refused")
+    (output / "train_config.json").write_text(config_text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("config_text,named", [
+    ('{"voice": {"voice_name": "demo"}}', "config_version"),       # written before typed settings
+    ("{ not json", "cannot read"),
+    ('{"config_version": 2, "voice": {}}', "voice_name"),            # hand-edited, field removed
+])
+def test_resume_with_an_outdated_or_broken_config_exits_2_with_the_fix(tmp_path, capsys, config_text, named):
+    output = tmp_path / "out"
+    _fake_finished_run(output, config_text)
+    before = snapshot(tmp_path)
+    code, out, err = call_main(main, ["--output", str(output), "--resume"], capsys)
+    text = out + err
+    assert code == 2, text
+    assert "train_config.json" in text and named in text and "--output" in text
+    assert "Traceback" not in text
+    assert snapshot(tmp_path) == before
+
+
+def test_training_into_a_folder_that_holds_a_run_exits_2(tmp_path, capsys):
+    output = tmp_path / "out"
+    _fake_finished_run(output, "{}")
+    before = snapshot(tmp_path)
+    code, out, err = call_main(main, ["--output", str(output), "--cache-dir", str(tmp_path / "cache")], capsys)
+    text = out + err
+    assert code == 2
+    assert "--resume" in text and str(output) in text
+    assert snapshot(tmp_path) == before

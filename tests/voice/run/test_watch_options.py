@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from settings_helpers import settings_for
+from support.settings_helpers import settings_for
 
 from tasks.train import main
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset

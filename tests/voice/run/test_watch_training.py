@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from headless_chromium import INSTALL_HINT, artifact_dir, find_chromium, inspect_page
+from support.headless_chromium import INSTALL_HINT, artifact_dir, find_chromium, inspect_page
 
 from tasks.export import main as export_main
 from tasks.train import main as train_main

@@ -3,7 +3,7 @@
 Each clip is measured once per content (``utils.voice.data.content_measure``, cached) and judged
 against the dataset's own median and spread (spread = 1.4826 x the median absolute deviation, a
 standard deviation that a few bad clips do not inflate). Every limit below also has a floor,
-chosen by measurement on the test sets in ``tests/content_builders.py``: a clean recorder profile
+chosen by measurement on the test sets in ``tests/support/content_builders.py``: a clean recorder profile
 varied as people vary (speaking rate +-20 %, peaks -1 to -12 dBFS, 100-400 ms room tone, a
 -65 dB noise floor) and the same with eight damaged takes. On the clean set the measures spread:
 level over 10 dB, SNR 38-52 dB, lead/trail silence 0.18-0.55 s, band edge 10.5-10.75 kHz, phonemes
