@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_train import PLAIN_EXPORT, REPO, SENTENCE, measure, throughput
+from benchmarks.bench_train import REPO, SENTENCE, fit_export_speak, measure, throughput
 
 SAMPLE_RATE = 22050  # medium
 # piper.train as a user runs it, with validation: its val_mos checkpoint raises at the first epoch
@@ -92,17 +92,7 @@ def run_plain(work: Path, base: Path, steps: int, batch_size: int) -> dict:
            "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.precision", "32-true",
            "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(root),
            "--trainer.callbacks+=benchmarks.step_timer.StepTimer"]
-    fit_wall, fit_rss, _ = measure(fit, env)
-    ckpt = next(root.rglob("last.ckpt"))
-    onnx = root / "plain.onnx"
-    export_wall, export_rss, _ = measure([sys.executable, "-c", PLAIN_EXPORT, "--checkpoint", str(ckpt),
-                                          "--output-file", str(onnx)], env)
-    (root / "plain.onnx.json").write_bytes((root / "config.json").read_bytes())
-    speak_wall, speak_rss, _ = measure([sys.executable, "-m", "piper", "-m", str(onnx), "-f",
-                                        str(root / "sample.wav"), SENTENCE], env)
-    times = [float(x) for x in log.read_text().split()]
-    return {"wall": fit_wall + export_wall + speak_wall, "rss_mb": max(fit_rss, export_rss, speak_rss),
-            "batches_per_s": throughput(times), "batches": len(times)}
+    return fit_export_speak(fit, root, log, env)
 
 
 def main(argv: list[str] | None = None) -> int:

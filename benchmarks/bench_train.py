@@ -104,6 +104,12 @@ def run_plain(work: Path, steps: int) -> dict:
            "--trainer.limit_val_batches", "0",
            "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
            "--trainer.default_root_dir", str(root), "--trainer.callbacks+=benchmarks.step_timer.StepTimer"]
+    return fit_export_speak(fit, root, log, env)
+
+
+def fit_export_speak(fit: list[str], root: Path, log: Path, env: dict) -> dict:
+    """Plain piper end to end as its user runs it: ``fit`` (a piper.train command writing under
+    ``root``, its batch times into ``log``), export_onnx of its last.ckpt, one sentence spoken."""
     fit_wall, fit_rss, _ = measure(fit, env)
     ckpt = next(root.rglob("last.ckpt"))
     onnx = root / "plain.onnx"
@@ -114,7 +120,7 @@ def run_plain(work: Path, steps: int) -> dict:
                                          str(root / "sample.wav"), SENTENCE], env)
     times = [float(x) for x in log.read_text().split()]
     return {"wall": fit_wall + export_wall + speak_wall, "rss_mb": max(fit_rss, export_rss, speak_rss),
-            "batches_per_s": throughput(times),
+            "batches_per_s": throughput(times), "batches": len(times),
             "phases": {"fit": fit_wall, "export": export_wall, "speak": speak_wall}}
 
 

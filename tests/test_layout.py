@@ -222,14 +222,18 @@ def test_no_import_circle_anywhere_in_the_project():
     assert import_circles(import_graph(_project_modules())) == []
 
 
+def _fake_utils(tmp_path: Path, sources: dict[str, str]) -> dict[str, Path]:
+    """A FAKE utils/ package of the given modules, read as the checkers read the project."""
+    (tmp_path / "utils").mkdir()
+    for name, source in sources.items():
+        (tmp_path / "utils" / f"{name}.py").write_text(source)
+    return _project_modules(("utils",), base=tmp_path)
+
+
 def test_the_circle_finder_sees_a_circle_through_a_lazy_import(tmp_path):
-    pkg = tmp_path / "utils"
-    pkg.mkdir()
-    (pkg / "a.py").write_text("from utils.b import thing\n")
-    (pkg / "b.py").write_text("def thing():\n    from utils import c\n")
-    (pkg / "c.py").write_text("import utils.a\n")
-    (pkg / "d.py").write_text("import utils.a\n")
-    graph = import_graph(_project_modules(("utils",), base=tmp_path))
+    graph = import_graph(_fake_utils(tmp_path, {"a": "from utils.b import thing\n",
+                                                "b": "def thing():\n    from utils import c\n",
+                                                "c": "import utils.a\n", "d": "import utils.a\n"}))
     assert import_circles(graph) == [["utils.a", "utils.b", "utils.c"]]
 
 
@@ -266,10 +270,7 @@ def test_no_module_takes_another_modules_private_names():
 
 
 def test_the_private_name_checker_sees_both_forms(tmp_path):
-    pkg = tmp_path / "utils"
-    pkg.mkdir()
-    (pkg / "a.py").write_text("def _hidden():\n    pass\n")
-    (pkg / "b.py").write_text("from utils.a import _hidden\n")
-    (pkg / "c.py").write_text("from utils import a\n\na._hidden()\n")
-    found = private_names_taken(_project_modules(("utils",), base=tmp_path))
+    found = private_names_taken(_fake_utils(tmp_path, {"a": "def _hidden():\n    pass\n",
+                                                       "b": "from utils.a import _hidden\n",
+                                                       "c": "from utils import a\n\na._hidden()\n"}))
     assert len(found) == 2 and "imports utils.a._hidden" in found[0] and "uses a._hidden" in found[1]

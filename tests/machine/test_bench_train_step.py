@@ -32,15 +32,20 @@ def test_generated_clips_have_audio_of_exactly_frames_times_hop(tmp_path):
     assert (batch.audio_lengths == batch.spectrogram_lengths * 256).all()
 
 
+def _tiny_benchmark(module: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``module`` on 4 short x_low clips, patched step, one thread (a shared CPU runs one much faster)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--mode", "patched", "--quality", "x_low", "--batch-size", "2",
+         "--clips", "4", "--val-clips", "2", "--max-seconds", "1.5", "--segment-size", "4096",
+         "--data", str(tmp_path / "clips.pt"), *args],
+        cwd=REPO, env=os.environ | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 @pytest.mark.slow
 def test_benchmark_trains_one_timed_step_on_cpu(tmp_path):
-    env = os.environ | {"OMP_NUM_THREADS": "1"}  # a shared CPU runs one thread much faster
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_train_step", "--mode", "patched", "--quality", "x_low",
-         "--batch-size", "2", "--steps", "1", "--warmup", "0", "--clips", "4", "--val-clips", "2",
-         "--max-seconds", "1.5", "--segment-size", "4096", "--data", str(tmp_path / "clips.pt")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _tiny_benchmark("benchmarks.bench_train_step", tmp_path, "--steps", "1", "--warmup", "0")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     # the project's step trains at the precision the policy picks for this CPU (bf16-mixed where it
     # computes bf16 natively, else 32-true; a recorded measurement may decide instead)
@@ -54,13 +59,7 @@ def test_benchmark_trains_one_timed_step_on_cpu(tmp_path):
 
 @pytest.mark.slow
 def test_profile_names_where_a_real_batch_goes(tmp_path):
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.profile_step", "--mode", "patched", "--quality", "x_low",
-         "--batch-size", "2", "--warmup", "1", "--batches", "1", "--clips", "4", "--val-clips", "2",
-         "--max-seconds", "1.5", "--segment-size", "4096", "--data", str(tmp_path / "clips.pt")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _tiny_benchmark("benchmarks.profile_step", tmp_path, "--warmup", "1", "--batches", "1")
     rows = {}
     for line in proc.stdout.splitlines():
         cells = [c.strip(" *") for c in line.strip("|").split("|")]
