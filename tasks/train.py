@@ -31,8 +31,8 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from utils.voice.run.resume_mode import RESUME_MODES
-    from utils.voice.run.watch import add_arguments as add_watch_arguments
+    from utils.voice.run.configure.resume_mode import RESUME_MODES
+    from utils.voice.run.configure.watch_options import add_arguments as add_watch_arguments
 
     parser = argparse.ArgumentParser(
         prog="python -m tasks.train",
@@ -137,7 +137,7 @@ def _add_base(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     from utils.errors import BadInput
     from utils.voice.options import TrainOptions
-    from utils.voice.run.passthrough import parse_passthrough
+    from utils.voice.run.configure.passthrough import parse_passthrough
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from utils.voice import pipeline
-    from utils.voice.run.run_guard import report_failure
+    from utils.voice.run.results.outcome import report_failure
 
     try:
         if options.validate_only:

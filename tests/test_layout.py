@@ -117,8 +117,8 @@ def test_voice_packages_import_only_downward():
 def test_the_layer_checker_sees_an_upward_import(tmp_path):
     fake = tmp_path / "voice" / "data"
     fake.mkdir(parents=True)
-    (fake / "bad.py").write_text("from utils.voice.run.watch import resolve\n", encoding="utf-8")
-    assert _upward_imports(tmp_path / "voice") == ["utils/voice/data/bad.py:1 imports utils.voice.run.watch"]
+    (fake / "bad.py").write_text("from utils.voice.run.configure import settings\n", encoding="utf-8")
+    assert _upward_imports(tmp_path / "voice") == ["utils/voice/data/bad.py:1 imports utils.voice.run.configure"]
 
 
 def test_voice_keeps_few_modules_of_its_own_and_small_ones():
@@ -274,3 +274,36 @@ def test_the_private_name_checker_sees_both_forms(tmp_path):
                                                        "b": "from utils.a import _hidden\n",
                                                        "c": "from utils import a\n\na._hidden()\n"}))
     assert len(found) == 2 and "imports utils.a._hidden" in found[0] and "uses a._hidden" in found[1]
+
+
+def _later_phase_imports(run_root: Path) -> list[str]:
+    """Imports from a later phase of ``utils/voice/run/`` (its ``PHASES``, in run order)."""
+    from utils.voice.run import PHASES
+
+    bad = []
+    for path in sorted(run_root.rglob("*.py")):
+        rel = path.relative_to(run_root)
+        if len(rel.parts) < 2:
+            continue
+        own = PHASES.index(rel.parts[0])
+        for name, line in _imports(path, module_level_only=False):
+            parts = name.split(".")
+            if name.startswith("utils.voice.run.") and len(parts) > 3 and parts[3] in PHASES \
+                    and PHASES.index(parts[3]) > own:
+                bad.append(f"utils/voice/run/{rel}:{line} imports {name}")
+    return bad
+
+
+def test_run_phases_import_only_earlier_phases():
+    from utils.voice.run import PHASES
+
+    assert sorted(p.name for p in (UTILS / "voice" / "run").iterdir() if p.is_dir() and p.name != "__pycache__") \
+        == sorted(PHASES)
+    assert not [p.name for p in (UTILS / "voice" / "run").rglob("run_*.py")]
+    assert _later_phase_imports(UTILS / "voice" / "run") == []
+
+
+def test_the_phase_checker_sees_a_later_phase_imported(tmp_path):
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "plan" / "bad.py").write_text("from utils.voice.run.fit.trainer import run_training\n")
+    assert _later_phase_imports(tmp_path) == ["utils/voice/run/plan/bad.py:1 imports utils.voice.run.fit.trainer"]

@@ -26,7 +26,7 @@ from support.dataset_builders import make_piper_dataset
 from support.slurm_cluster import SlurmCluster
 
 from utils.voice.base.checkpoints import load_checkpoint_safely
-from utils.voice.run.history import read_history
+from utils.voice.run.fit.history import read_history
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="Slurm runs on Linux")]
 

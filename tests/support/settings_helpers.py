@@ -4,7 +4,7 @@ command line, without the plan's dataset, device and disk checks."""
 from __future__ import annotations
 
 from utils.voice.options import TrainOptions
-from utils.voice.run.resolve import Asked, resolve_settings
+from utils.voice.run.configure.settings import Asked, resolve_settings
 from utils.voice.run_config import RunSettings
 
 

@@ -11,8 +11,8 @@ from support.settings_helpers import settings_for
 
 from utils.errors import BadInput
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
-from utils.voice.run.history import merge_resumed, read_history, write_history
-from utils.voice.run.passthrough import parse_passthrough
+from utils.voice.run.configure.passthrough import parse_passthrough
+from utils.voice.run.fit.history import merge_resumed, read_history, write_history
 from utils.voice.run_config import (
     CONFIG_VERSION,
     DEMO,

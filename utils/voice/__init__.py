@@ -11,8 +11,8 @@ Layers, lowest first; a module imports only from its own layer and those below i
 3. ``publish/``: export, naming, samples, the report page, plots, installing the voice;
 4. ``evaluate/``: how close a voice is to its speaker: MCD-DTW, pitch, timing and word error rate
    on held-out recordings, for an exported voice (``tasks/evaluate.py``) and at each validation;
-5. ``run/``: settings resolution, planning and guards, the run lock, disk space, the Lightning
-   run, stopping, retention, history;
+5. ``run/``: one run in phases (``configure``, ``output``, ``plan``, ``fit``, ``results``;
+   ``run/__init__.py`` says what each holds);
 6. the spine, ``pipeline``: ``tasks/train.py`` hands it the parsed options; it resolves them once
    and runs the steps check, plan, prepare, train, export, report.
 

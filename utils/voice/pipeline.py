@@ -18,15 +18,14 @@ from utils.voice.base.finetune import announce_base, check_voice_fits_data, choo
 from utils.voice.console import is_worker_process
 from utils.voice.data.content_use import check_before_training, validation_output
 from utils.voice.options import TrainOptions
-from utils.voice.run import run_plan as steps_before
-from utils.voice.run.passthrough import check_passthrough_names
-from utils.voice.run.resolve import Asked, resolve_settings
-from utils.voice.run.resume_mode import settle_resume
-from utils.voice.run.run_checks import check_folder
-from utils.voice.run.run_guard import check_command_line
-from utils.voice.run.run_plan import RunPlan
-from utils.voice.run.run_results import export, finish, write_report
-from utils.voice.run.run_steps import fit, own_output, prepare, record_history, start_output
+from utils.voice.run.configure.passthrough import check_passthrough_names
+from utils.voice.run.configure.resume_mode import settle_resume
+from utils.voice.run.configure.settings import Asked, resolve_settings
+from utils.voice.run.fit.start import fit, own_output, prepare, start_output
+from utils.voice.run.plan import decisions
+from utils.voice.run.plan.decisions import RunPlan
+from utils.voice.run.plan.option_checks import check_command_line, check_folder
+from utils.voice.run.results.outcome import export, finish, record_history, write_report
 
 
 def train(options: TrainOptions) -> int:
@@ -52,15 +51,15 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     options, the dataset, a resumed run, a fine-tune base, the device, the file name, disk space."""
     seconds = {} if seconds is None else seconds
     check_command_line(options.voice, options.schedule, options.device, options.output, options.cache_dir)
-    folder = steps_before.resume_folder(options.output, options.voice.voice_name, demo=options.dataset is None)
+    folder = decisions.resume_folder(options.output, options.voice.voice_name, demo=options.dataset is None)
     resume, base_request = settle_resume(options.resume, folder, options.base)  # --resume auto: yes or no
-    output, previous = steps_before.resume_source(options.output, resume, base_request.finetune,
+    output, previous = decisions.resume_source(options.output, resume, base_request.finetune,
                                                   options.voice.voice_name, demo=options.dataset is None)
     dataset = options.dataset
     if dataset is None and previous is not None and not previous.dataset.demo:
         dataset = previous.dataset.path
     t = time.perf_counter()
-    report = steps_before.check_dataset(dataset)
+    report = decisions.check_dataset(dataset)
     seconds["validate"] = time.perf_counter() - t
     cache_root = Path(options.cache_dir) if options.cache_dir else user_cache_root()
     base = choose_base(base_request, cache_root, resume=resume, progress=not is_worker_process())
@@ -76,21 +75,21 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
                   finetune=str(base.path) if base is not None else None,
                   warmup_batches=options.base.warmup_batches, finetune_lr_scale=options.base.finetune_lr_scale,
                   onnx_base=base is not None and base.onnx_source is not None)
-    settings = resolve_settings(asked, report, runtime=steps_before.device_runtime(options.device),
+    settings = resolve_settings(asked, report, runtime=decisions.device_runtime(options.device),
                                 previous=previous, finetune_arch=base.arch if base is not None else None)
-    steps_before.name_voice(settings, options.voice.language)
+    decisions.name_voice(settings, options.voice.language)
     check_passthrough_names(options.passthrough)
-    steps_before.leave_out_long_clips(report, settings)
+    decisions.leave_out_long_clips(report, settings)
     content = check_before_training(report, settings, options.exclude, options.trim_silence, previous, cache_root)
     seconds["setup"] = time.perf_counter() - t
-    output = (output or steps_before.default_output(settings.voice.voice_name)).resolve()
+    output = (output or decisions.default_output(settings.voice.voice_name)).resolve()
     check_folder(output, "--output")
-    steps_before.refuse_a_finished_run(output, previous)
+    decisions.refuse_a_finished_run(output, previous)
     plan = RunPlan(report=report, settings=settings, output=output, cache_root=cache_root, previous=previous,
                    finetune=base.finetune if base is not None else None, base=base,
                    command=list(options.argv), progress=not options.quiet, content=content)
     if not is_worker_process():
-        steps_before.check_disk_space(plan)
+        decisions.check_disk_space(plan)
     return plan
 
 

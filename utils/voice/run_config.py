@@ -2,7 +2,7 @@
 (``utils.voice.options.TrainOptions``) into ``RunSettings``, saved as ``train_config.json`` beside
 the outputs so a voice explains itself.
 
-Defaults live in one place below, one per line with their unit. ``utils.voice.run.resolve`` merges, in
+Defaults live in one place below, one per line with their unit. ``utils.voice.run.configure.settings`` merges, in
 order of precedence: an explicit command-line value; the run being resumed; the preset of the
 chosen quality; the demo or real-dataset defaults. A step is one batch: one generator and one
 discriminator update (Lightning's ``global_step`` counts both, so it is twice the step).
@@ -59,6 +59,14 @@ SEED = 1234
 SAMPLE_TEXT = "This voice was trained with coaxial train, on a Piper model."
 MIN_CLIPS_FOR_VALIDATION = 20    # fewer: hold nothing out, a 10% split would be one clip
 HOP_LENGTH = 256
+
+
+def batches_done(trainer) -> int:
+    """Batches a Lightning trainer has trained. piper's step runs two optimisers a batch (generator,
+    then discriminator) and Lightning's ``global_step`` counts optimiser steps: two per batch."""
+    return trainer.global_step // 2
+
+
 SCHEDULE_KEYS = ("max_steps", "max_epochs", "batch_size", "segment_size", "num_workers")
 
 # piper's LightningCLI links these data and model arguments; without the CLI we set both.
@@ -100,7 +108,7 @@ class Schedule:
 
 @dataclass
 class WatchSettings:
-    """Hearing, keeping and stopping (``utils.voice.run.watch`` resolves them)."""
+    """Hearing, keeping and stopping (``utils.voice.run.configure.watch_options`` resolves them)."""
 
     sample_every: int | None         # batches between samples; None: at validations and the end only
     sample_texts: list[str]
@@ -108,7 +116,7 @@ class WatchSettings:
     stop_when_stalled: int | None    # validations without improvement before stopping; None: off
     max_phoneme_ids: int | None      # clips longer than this are left out; None: keep all
     export_from: str                 # "best" or "last"
-    best_by: str = "val_mel"         # the validation metric that ranks checkpoints (utils.voice.run.retention.BEST_BY)
+    best_by: str = "val_mel"         # the validation metric ranking checkpoints (watch_options.BEST_BY)
 
 
 class _Arguments:

@@ -18,25 +18,26 @@ from support.scripted_validation import ScriptedValidation, fit_scripted  # noqa
 
 from tasks.train import main as train_main  # noqa: E402
 from utils.voice.data.dataset import SAMPLE_DATASET  # noqa: E402
-from utils.voice.run import retention  # noqa: E402
+from utils.voice.run.configure import watch_options  # noqa: E402
+from utils.voice.run.fit import keep_best  # noqa: E402
 
 
 def test_best_by_mcd_keeps_the_lowest_mcd_not_the_lowest_mel(tmp_path):
     scores = [9.0, 7.0, 8.0, 5.0, 6.0]  # val_mel runs the other way: ranking by it would keep 9.0
-    keep = retention.make_keep_best(tmp_path / "ckpt", keep_best=1, say=lambda _: None, monitor="val_mcd")
+    keep = keep_best.make_keep_best(tmp_path / "ckpt", keep_best=1, say=lambda _: None, monitor="val_mcd")
     fit_scripted(ScriptedValidation({"val_mcd": scores, "val_mel": [1.0 - s for s in scores]}), [keep], tmp_path,
                  epochs=len(scores))
-    (kept,) = retention.best_checkpoints(tmp_path / "ckpt")
+    (kept,) = keep_best.best_checkpoints(tmp_path / "ckpt")
     assert kept.metric == "val_mcd" and kept.val_mel == 5.0
     assert kept.path.name.startswith("best-batch=") and "-val_mcd=5.0000" in kept.path.name
-    assert retention.parse_best_name(Path("best-batch=12-val_mel=0.8100.ckpt")).metric == "val_mel"
+    assert keep_best.parse_best_name(Path("best-batch=12-val_mel=0.8100.ckpt")).metric == "val_mel"
 
 
 def test_best_by_accepts_the_measure_names_with_or_without_val():
-    assert retention.check_best_by(None) == "val_mel"
-    assert retention.check_best_by("mcd") == retention.check_best_by("val_mcd") == "val_mcd"
+    assert watch_options.check_best_by(None) == "val_mel"
+    assert watch_options.check_best_by("mcd") == watch_options.check_best_by("val_mcd") == "val_mcd"
     with pytest.raises(ValueError, match="choose one of mel, mcd, f0_rmse"):
-        retention.check_best_by("loudness")
+        watch_options.check_best_by("loudness")
 
 
 @pytest.mark.parametrize("argv,message", [

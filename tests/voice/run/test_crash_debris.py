@@ -14,12 +14,12 @@ from conftest import REPO_ROOT
 
 from utils.files import TEMP_GLOB, TEMP_SUFFIX
 from utils.voice.base.checkpoints import load_checkpoint_safely
-from utils.voice.run.crash_debris import remove_crash_debris
+from utils.voice.run.output.ownership import remove_crash_debris
 
 # Saves a good last.ckpt, says so, then keeps rewriting it (a ~64 MB checkpoint) until killed.
 WRITER = """
 import sys, torch
-from utils.voice.run.checkpoint_io import make_checkpoint_io
+from utils.voice.run.output.checkpoint_files import make_checkpoint_io
 io = make_checkpoint_io()
 path = sys.argv[1]
 io.save_checkpoint({"state_dict": {"model_g.w": torch.full((4,), 1.0)}, "global_step": 2}, path)

@@ -16,9 +16,9 @@ from support.train_process import start_train, wait_for, writing_a_checkpoint
 from tasks.train import main
 from utils.files import TEMP_GLOB
 from utils.voice.base.checkpoints import load_checkpoint_safely
-from utils.voice.run import disk_space
-from utils.voice.run.history import read_history
-from utils.voice.run.run_lock import LOCK_NAME
+from utils.voice.run.fit.history import read_history
+from utils.voice.run.output import disk_space
+from utils.voice.run.output.folder_lock import LOCK_NAME
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32", reason="kill -9 (SIGKILL) is POSIX")]

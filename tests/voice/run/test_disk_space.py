@@ -12,9 +12,9 @@ import torch
 
 from utils.files import TEMP_GLOB
 from utils.voice.base.checkpoints import load_checkpoint_safely
-from utils.voice.run import disk_space
-from utils.voice.run.checkpoint_io import make_checkpoint_io
-from utils.voice.run.disk_space import MB, DiskFull
+from utils.voice.run.output import disk_space
+from utils.voice.run.output.checkpoint_files import make_checkpoint_io
+from utils.voice.run.output.disk_space import MB, DiskFull
 
 _Usage = namedtuple("_Usage", "total used free")
 

@@ -8,7 +8,8 @@ from support.settings_helpers import settings_for
 
 from utils.machine import batch_times
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
-from utils.voice.run.epoch_estimate import batches_per_epoch, planned_estimate, record_batch_time
+from utils.voice.run.configure.schedule_text import batches_per_epoch, planned_estimate
+from utils.voice.run.results.outcome import record_batch_time
 
 
 @pytest.fixture(scope="module")

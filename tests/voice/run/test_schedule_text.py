@@ -10,9 +10,14 @@ from support.settings_helpers import settings_for
 
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 from utils.voice.publish import report_page
-from utils.voice.run import watch
-from utils.voice.run.epoch_estimate import batches_per_epoch
-from utils.voice.run.schedule_text import max_time_seconds, passthrough_lines, train_batches, validation_text
+from utils.voice.run.configure import schedule_text
+from utils.voice.run.configure.schedule_text import (
+    batches_per_epoch,
+    max_time_seconds,
+    passthrough_lines,
+    train_batches,
+    validation_text,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +33,7 @@ def _settings(report, demo: bool = False, **trainer):
 def test_check_val_every_n_epoch_limits_and_max_time_are_printed_and_on_the_report_page(report, tmp_path):
     settings = _settings(report, check_val_every_n_epoch=25, limit_train_batches=3, limit_val_batches=0.5,
                          max_time="00:01:30:00")
-    printed = watch.describe_schedule(settings)
+    printed = schedule_text.describe_schedule(settings)
     assert "validation after every epoch" not in printed
     assert "validation after every 25th epoch (held-out clips, mel loss) [--trainer.check_val_every_n_epoch=25]" \
         in printed
@@ -37,17 +42,17 @@ def test_check_val_every_n_epoch_limits_and_max_time_are_printed_and_on_the_repo
     assert "training stops after 1 h 30 min (--trainer.max_time=00:01:30:00)" in printed
     assert batches_per_epoch(settings) == 3  # of 13: the summary's per-epoch estimate follows the limit
 
-    facts = watch.page_facts(settings)
+    facts = schedule_text.page_facts(settings)
     page = report_page.write_report(tmp_path, report_page.PageState(title="t", facts=facts)).read_text()
     text = html.unescape(page)
     assert "validation after every 25th epoch" in text and "only 3 batch(es)" in text and "1 h 30 min" in text
 
 
 def test_without_pass_through_options_the_schedule_reads_as_before(report):
-    printed = watch.describe_schedule(_settings(report))
+    printed = schedule_text.describe_schedule(_settings(report))
     assert "\n  validation after every epoch (held-out clips, mel loss)\n" in printed
-    assert "Lightning options" not in watch.page_facts(_settings(report))
-    demo = watch.describe_schedule(_settings(report, demo=True))
+    assert "Lightning options" not in schedule_text.page_facts(_settings(report))
+    demo = schedule_text.describe_schedule(_settings(report, demo=True))
     assert "no validation (too few clips, or the demo schedule)" in demo and "checkpoints: last.ckpt" in demo
 
 

@@ -18,9 +18,9 @@ from tasks.train import build_parser, main
 from utils.errors import BadInput
 from utils.voice.console import is_worker_process
 from utils.voice.options import BaseRequest
-from utils.voice.run.resume_mode import settle_resume
-from utils.voice.run.run_plan import resume_folder
-from utils.voice.run.stop_signals import StopRequest, requeue_slurm_job, slurm_job_id, stopped_message
+from utils.voice.run.configure.resume_mode import settle_resume
+from utils.voice.run.fit.signals import StopRequest, requeue_slurm_job, slurm_job_id, stopped_message
+from utils.voice.run.plan.decisions import resume_folder
 
 posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -30,7 +30,7 @@ def test_a_data_loader_worker_ignores_the_stop_signals_of_its_group():
     """A real DataLoader worker process (fork), signalled the way a group signal reaches it."""
     code = ("import os, signal, sys, time\n"
             "from torch.utils.data import DataLoader\n"
-            "from utils.voice.run.stop_signals import worker_init\n"
+            "from utils.voice.run.fit.signals import worker_init\n"
             "class Slow:\n"
             "    def __len__(self): return 1\n"
             "    def __getitem__(self, i):\n"

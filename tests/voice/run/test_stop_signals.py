@@ -19,7 +19,7 @@ from support.train_process import start_train, wait_for, writing_a_checkpoint
 from tasks.train import main
 from utils.files import TEMP_GLOB
 from utils.voice.base.checkpoints import load_checkpoint_safely
-from utils.voice.run.history import read_history
+from utils.voice.run.fit.history import read_history
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGHUP/SIGUSR1 are POSIX")]

@@ -22,8 +22,8 @@ from utils.files import atomic_write_json
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 from utils.voice.options import TrainOptions
 from utils.voice.pipeline import plan_run
-from utils.voice.run import disk_space
-from utils.voice.run.checkpoint_io import atomic_torch_save
+from utils.voice.run.output import disk_space
+from utils.voice.run.output.checkpoint_files import atomic_torch_save
 from utils.voice.run_config import QUALITIES
 
 
@@ -102,7 +102,7 @@ def test_resume_from_a_checkpoint_of_another_network_exits_2(tmp_path, capsys):
 
 HOLDER = """
 import sys
-from utils.voice.run.run_lock import RunLock
+from utils.voice.run.output.folder_lock import RunLock
 with RunLock(sys.argv[1], command=["--output", sys.argv[1]]):
     print("locked", flush=True)
     sys.stdin.readline()

@@ -10,7 +10,7 @@ from support.settings_helpers import settings_for
 
 from tasks.train import main
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
-from utils.voice.run import watch
+from utils.voice.run.configure import schedule_text
 from utils.voice.run_config import SAMPLE_TEXT
 
 
@@ -52,9 +52,10 @@ def test_defaults_export_from_best_with_validation_and_last_without():
     demo = settings_for(report)
     assert real.watch.export_from == "best" and demo.watch.export_from == "last"
     assert real.watch.keep_best == 1 and real.watch.sample_texts == [SAMPLE_TEXT]
-    printed = watch.describe_schedule(real)
+    printed = schedule_text.describe_schedule(real)
     assert printed.startswith("schedule: 1000 epochs") and "best 1 by validation mel loss" in printed
-    assert "no validation" in watch.describe_schedule(demo) and "10 batches" in watch.describe_schedule(demo)
+    demo_printed = schedule_text.describe_schedule(demo)
+    assert "no validation" in demo_printed and "10 batches" in demo_printed
 
 
 def test_resume_keeps_watch_settings_unless_given_again(tmp_path):

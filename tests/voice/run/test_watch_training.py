@@ -19,7 +19,7 @@ from tasks.export import main as export_main
 from tasks.train import main as train_main
 from utils.voice.data import phoneme_filter
 from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
-from utils.voice.run import retention
+from utils.voice.run.fit import keep_best
 
 pytestmark = pytest.mark.slow
 KEEP_BEST = 1
@@ -78,7 +78,7 @@ def test_keeps_last_plus_the_best_and_exports_from_the_best(watched_run):
     output, _, _ = watched_run
     checkpoints = sorted(p.name for p in (output / "checkpoints").glob("*.ckpt"))
     assert len(checkpoints) == KEEP_BEST + 1 and "last.ckpt" in checkpoints
-    best = retention.best_checkpoints(output / "checkpoints")
+    best = keep_best.best_checkpoints(output / "checkpoints")
     summary = json.loads((output / "summary.json").read_text(encoding="utf-8"))
     assert summary["best"]["step"] == best[0].step and best[0].step in (3, 6)
     assert summary["exported_from"]["from"] == "best" and summary["exported_from"]["step"] == best[0].step

@@ -41,7 +41,7 @@ class BaseChoice:
     architecture: str
     sample_rate: int
     arch: dict[str, Any]             # VitsModel arguments the fine-tune must use
-    finetune: dict[str, Any]         # {"state_dict": ...} for lightning_run.run_training
+    finetune: dict[str, Any]         # {"state_dict": ...} for fit.trainer.run_training
     epochs_done: int | None
     batches_done: int
     speaker: int | None = None

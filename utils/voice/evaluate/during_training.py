@@ -23,6 +23,7 @@ from pathlib import Path
 from utils.voice.evaluate.held_out import DEFAULT_CLIPS, HeldOutClip, spread, write_held_out
 from utils.voice.evaluate.recognizer import is_english, word_error_rate
 from utils.voice.evaluate.scoring import median_of
+from utils.voice.run_config import batches_done
 
 # metric name -> the key of the median it reports (duration is turned into a distance from 1)
 METRICS = {"val_mcd": "mcd_db", "val_f0_rmse": "f0_rmse_cents", "val_voicing_error": "voicing_error",
@@ -115,7 +116,7 @@ def make_callback(output: Path, voice_config_path: Path, sources: list[str], rat
             if not self._clips:
                 return None
             medians = median_of(score_clips(pl_module.model_g, self._phonemizer, self._clips, self._recognizer))
-            record = MeasureRecord(step=trainer.global_step // 2, clips=len(self._clips),
+            record = MeasureRecord(step=batches_done(trainer), clips=len(self._clips),
                                    seconds=time.perf_counter() - started, values=metric_values(medians),
                                    recordings_wer=self.recordings_wer)
             self.records.append(record)

@@ -129,7 +129,7 @@ def summary_text(summary: dict) -> str:
 
 
 def _watch_lines(s: dict) -> list[str]:
-    """Best step, early stop, left-out clips and where the voice came from (utils.voice.run.watch)."""
+    """Best step, early stop, left-out clips and where the voice came from (utils.voice.run.results.outcome)."""
     lines = []
     if s.get("best"):
         best = s["best"]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from utils.files import atomic_path, atomic_write_text
 from utils.voice.publish.samples import SAMPLES_DIR
+from utils.voice.run_config import batches_done
 
 REPORT_NAME = "report.html"
 LOSS_PNG = "report_mel_loss.png"
@@ -292,7 +293,7 @@ def make_callback(output: Path, state: PageState, schedule: dict | None = None, 
                                                     trainer.num_training_batches)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            step = trainer.global_step // 2
+            step = batches_done(trainer)
             if self._started is None:
                 self._started, self._first_step = time.monotonic(), step - 1
             value = trainer.callback_metrics.get("train_mel")
@@ -306,7 +307,7 @@ def make_callback(output: Path, state: PageState, schedule: dict | None = None, 
                 return
             value = trainer.callback_metrics.get("val_mel")
             if value is not None:
-                state.val_mel.append((trainer.global_step // 2, float(value)))
+                state.val_mel.append((batches_done(trainer), float(value)))
             self.rewrite()
 
         def on_train_end(self, trainer, pl_module):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from utils.files import atomic_path
+from utils.voice.run_config import batches_done
 
 SAMPLES_DIR = "samples"
 # A GPU fine-tune runs ~2-5 batches/s: a sample every 1,000 batches is one every few minutes,
@@ -165,7 +166,7 @@ def make_callback(folder: Path, texts: Sequence[str], voice_config_path: Path, e
             self._done_steps: set[int] = set()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            step = trainer.global_step // 2
+            step = batches_done(trainer)
             if every and step > 0 and step % every == 0:
                 self.speak(trainer, pl_module, f"every {every}")
 
@@ -178,7 +179,7 @@ def make_callback(folder: Path, texts: Sequence[str], voice_config_path: Path, e
                 self.speak(trainer, pl_module, "end of training")
 
         def speak(self, trainer, pl_module, reason: str) -> SampleRecord | None:
-            step = trainer.global_step // 2
+            step = batches_done(trainer)
             if not trainer.is_global_zero or step in self._done_steps:
                 return None
             self._done_steps.add(step)

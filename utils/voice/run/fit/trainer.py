@@ -1,9 +1,14 @@
-"""The Lightning run around piper.train: data module, model, callbacks, trainer, signals, resume.
+"""The Lightning run itself: piper's data module and model, the trainer, the callbacks in the order
+they must run, and what the fit leaves behind (``RunResult``).
 
 ``run_training`` builds piper's ``VitsModel`` + ``VitsDataModule`` and a Lightning ``Trainer`` from
 ``RunSettings`` the way piper's own CLI would, minus what breaks offline (the val_mos checkpoint)
 and plus what a user needs: atomic checkpoints, a clean stop on SIGINT/SIGTERM/SIGHUP (and Slurm's
-requeue signal: ``utils.voice.run.stop_signals``), ``--resume`` and ``--finetune``.
+requeue signal: ``utils.voice.run.fit.signals``), ``--resume`` and ``--finetune``.
+
+The classes here (and in the other ``fit`` modules) are defined inside the functions that use
+them: their base classes are Lightning's or piper's, imported only once a run trains, so
+planning, refusals and ``--help`` never pay for importing Lightning.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from typing import Any
 
 from utils.errors import TrainingFailed
 from utils.voice.console import is_worker_process
-from utils.voice.run.stop_signals import StopRequest, make_stop_callback, slurm_environment, stop_run, worker_init
-from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings
+from utils.voice.run.fit.signals import StopRequest, make_stop_callback, slurm_environment, stop_run, worker_init
+from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings, batches_done
 
 CHECKPOINT_INTERVAL_S = 600      # write last.ckpt at least this often during long runs
 
@@ -37,23 +42,6 @@ def piper_cache_dir(cache_root: Path, dataset_key: str, settings: RunSettings) -
     return cache_root / "piper" / digest
 
 
-def quiet_known_noise() -> None:
-    """Silence messages that say nothing to a user of this tool (the summary says what matters)."""
-    import logging
-    import warnings
-
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    logging.getLogger("piper").setLevel(logging.WARNING)
-    for message in (r".*weight_norm.* is deprecated", r".*pin_memory.*no accelerator",
-                    r".*LeafSpec.*deprecated", r"Constant folding", r".*does not have many workers",
-                    r"Converting a tensor to a Python boolean",
-                    r"Checkpoint directory .* exists and is not empty",  # voice_config.json lives there
-                    # on a machine with Slurm installed, a run outside a job (a login node, a test)
-                    r"The `srun` command is available on your system but is not used"):
-        warnings.filterwarnings("ignore", message=message)
-
-
-
 @dataclass
 class RunResult:
     steps: int = 0                   # batches trained, in total (resumed runs included)
@@ -67,13 +55,13 @@ class RunResult:
     finetune: dict | None = None
     seconds: dict = field(default_factory=dict)
     model: Any = None                # the trained VitsModel, for export (rank 0 only)
-    watchers: Any = None             # utils.voice.run.watch.Watchers: samples, page, best checkpoints, stops
+    watchers: Any = None             # utils.voice.run.fit.watchers.Watchers: samples, page, best checkpoints, stops
     left_out: list = field(default_factory=list)  # (text, phoneme ids) over --max-phoneme-ids
     measures: Any = None             # utils.voice.evaluate.during_training's callback (its records)
 
 
 def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, result: RunResult, prepared=None):
-    from utils.voice.run.watch import make_watchers
+    from utils.voice.run.fit.watchers import make_watchers
 
     last_path = ckpt_dir / CHECKPOINT_NAME
     control = _run_control(settings.checkpoint_every, last_path, stop, result)
@@ -114,8 +102,10 @@ def _voice_measures(settings: RunSettings, ckpt_dir: Path, control, result: RunR
 def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: RunResult):
     import lightning.pytorch as pl
 
-    from utils.voice.run.pending_history import PendingHistory
-    from utils.voice.run.retention import describe_checkpoint
+    from utils.voice.run.fit.history import PendingHistory
+    from utils.voice.run.fit.keep_best import describe_checkpoint
+
+    # Defined when called: Lightning is imported only once a run trains (module docstring).
 
     class RunControl(pl.Callback):
         """Saves last.ckpt (every N batches, every 10 min, at the end, on a signal) and records losses."""
@@ -130,18 +120,18 @@ def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: 
             self._last_save = time.monotonic()
             result.checkpoint = last_path
             if trainer.is_global_zero:
-                print(describe_checkpoint(last_path, f"latest state, batch {trainer.global_step // 2}"),
+                print(describe_checkpoint(last_path, f"latest state, batch {batches_done(trainer)}"),
                       file=sys.stderr, flush=True)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            step = trainer.global_step // 2
+            step = batches_done(trainer)
             metrics = {k: v for k, v in trainer.callback_metrics.items()
                        if k.startswith(("loss_", "train_")) and getattr(v, "numel", lambda: 1)() == 1}
             if trainer.is_global_zero:
                 # wall seconds since this process started training: throughput without a profiler
                 seconds = round(time.monotonic() - self._started, 3)
                 self.pending.add({"step": step, "epoch": trainer.current_epoch, "seconds": seconds}, metrics)
-            if stop.agreed(trainer):  # also acted on after a validation: stop_signals.make_stop_callback
+            if stop.agreed(trainer):  # also acted on after a validation: signals.make_stop_callback
                 stop_run(trainer, stop, self.save, result)
             elif (every and step % every == 0) or time.monotonic() - self._last_save > CHECKPOINT_INTERVAL_S:
                 self.save(trainer)
@@ -178,6 +168,8 @@ def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: 
 def _datamodule_class():
     from piper.config import PiperConfig
     from piper.train.vits.dataset import VitsDataModule
+
+    # Defined when called: Lightning is imported only once a run trains (module docstring).
 
     class CoaxialDataModule(VitsDataModule):
         """piper's data module, with a progress bar for its preparation and DDP-safe setup.
@@ -290,7 +282,7 @@ def _build_trainer(settings: RunSettings, output: Path, callbacks: list, progres
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from utils.voice.run.checkpoint_io import make_checkpoint_io
+    from utils.voice.run.output.checkpoint_files import make_checkpoint_io
 
     trainer_kwargs = settings.trainer.kwargs()
     devices, nodes = trainer_kwargs.get("devices", 1), trainer_kwargs.get("num_nodes", 1)
@@ -323,6 +315,8 @@ def _plain_training_progress():
 
     from utils.voice.console import PLAIN_PROGRESS_EVERY_S
 
+    # Defined when called: Lightning is imported only once a run trains (module docstring).
+
     class PlainTrainingProgress(pl.Callback):
         _last = time.monotonic()
 
@@ -333,7 +327,7 @@ def _plain_training_progress():
             loss = trainer.callback_metrics.get("train_mel")
             mel = f", train mel L1 {float(loss):.3f}" if loss is not None else ""
             print(f"Epoch {trainer.current_epoch}: batch {batch_idx + 1}/{trainer.num_training_batches} of the "
-                  f"epoch, {trainer.global_step // 2} batches in all{mel}", file=sys.stderr, flush=True)
+                  f"epoch, {batches_done(trainer)} batches in all{mel}", file=sys.stderr, flush=True)
 
     return PlainTrainingProgress()
 
@@ -364,7 +358,7 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
     stop = StopRequest(requeue_signal=slurm.requeue_signal if slurm is not None else None)
     callbacks = _make_callbacks(settings, ckpt_dir, stop, result, prepared)
     if settings.warmup_batches or settings.finetune_lr_scale != 1.0:
-        from utils.voice.run.hold_restored import make_warmup_callback
+        from utils.voice.run.fit.hold_restored import make_warmup_callback
 
         callbacks.insert(0, make_warmup_callback(model, settings.warmup_batches, settings.finetune_lr_scale,
                                                  announce=not is_worker_process()))
@@ -387,7 +381,7 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
         raise
     result.left_out = datamodule.left_out
     result.seconds["train"] = time.perf_counter() - t1
-    result.steps = trainer.global_step // 2
+    result.steps = batches_done(trainer)
     result.steps_this_run = result.steps - start_step
     # The epoch of the last batch, numbered as in metrics.csv (Lightning's current_epoch is one
     # more once fit has ended at an epoch boundary or at max_steps).
@@ -399,7 +393,7 @@ def run_training(settings: RunSettings, prepared, output: Path, cache_root: Path
 
 def _raise_if_out_of_memory(exc: Exception, settings: RunSettings, result: RunResult, output: Path) -> None:
     """Out of GPU memory: the guard has saved a checkpoint; exit 1 naming the settings to try."""
-    from utils.voice.run.stopping import is_out_of_memory, oom_advice
+    from utils.voice.run.fit.memory_guard import is_out_of_memory, oom_advice
 
     if not is_out_of_memory(exc):
         return

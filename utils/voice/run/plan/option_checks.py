@@ -1,4 +1,5 @@
-"""Every option and input of ``tasks.train`` checked before the first byte is written.
+"""Command-line values refused before anything is written, each with a message naming the option and
+the fix: numbers, voice name, sample text, folders, espeak-ng voice, a checkpoint to resume from.
 
 Each check raises ``BadInput`` (exit code 2) with one line that names the value and the fix.
 They are cheap (no training, no data conversion) so the plan step can run all of them first:
@@ -16,11 +17,12 @@ import zipfile
 from pathlib import Path
 
 from utils.errors import BadInput
-from utils.voice.options import DeviceRequest, ScheduleRequest
-from utils.voice.run_config import HOP_LENGTH
+from utils.voice.options import DeviceRequest, ScheduleRequest, VoiceRequest
+from utils.voice.run.configure.value_checks import check_segment_size, check_voice_name
 
-MAX_NAME_LENGTH = 100
 SEED_RANGE = (0, 2**32 - 1)  # numpy's, which Lightning's seed_everything seeds
+
+
 # option -> (smallest allowed value, what it counts); None values are "not given" and pass.
 AT_LEAST: dict[str, tuple[int, str]] = {
     "max_steps": (1, "batches to train"),
@@ -46,36 +48,10 @@ def check_numbers(schedule: ScheduleRequest, device: DeviceRequest) -> None:
     devices = device.devices
     if devices is not None and (not isinstance(devices, int) or devices == 0 or devices < -1):
         raise BadInput(f"--devices {devices}: must be 1 or more devices per machine (or -1 for all of them)")
-    segment = schedule.segment_size
-    if segment is not None and (not isinstance(segment, int) or segment <= 0 or segment % HOP_LENGTH):
-        near = max(HOP_LENGTH, round(segment / HOP_LENGTH) * HOP_LENGTH) if isinstance(segment, int) else 8192
-        raise BadInput(f"--segment-size {segment}: must be a positive multiple of the hop length {HOP_LENGTH} "
-                       f"(e.g. {near}; piper's default is 8192)")
+    check_segment_size(schedule.segment_size)
     seed = schedule.seed
     if seed is not None and not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
         raise BadInput(f"--seed {seed}: must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}")
-
-
-def check_voice_name(name: str | None) -> None:
-    """A voice name becomes file and folder names: printable, no separators, not hidden."""
-    if name is None:
-        return
-    problem = None
-    if not name.strip():
-        problem = "is empty or only spaces"
-    elif name != name.strip():
-        problem = "starts or ends with a space"
-    elif any(unicodedata.category(ch).startswith("C") for ch in name):
-        problem = "contains a control character (newline, tab, ...)"
-    elif any(ch in name for ch in '/\\:*?"<>|'):
-        problem = "contains a path separator or a character Windows forbids in file names"
-    elif name.startswith("."):
-        problem = "starts with '.' (the files would be hidden)"
-    elif len(name) > MAX_NAME_LENGTH:
-        problem = f"is longer than {MAX_NAME_LENGTH} characters"
-    if problem:
-        raise BadInput(f"--voice-name {name!r} {problem}: it names the output files; use letters, digits, "
-                       "'-' or '_' (e.g. en_US-myvoice-medium)")
 
 
 def check_sample_text(texts: str | list[str] | None) -> None:
@@ -104,8 +80,6 @@ def check_folder(path: str | os.PathLike | None, flag: str) -> None:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise BadInput(f"{flag} {path}: no permission to write in {probe} — choose a folder you can write to")
 
-
-# -- espeak-ng voices --------------------------------------------------------------------------
 
 def _espeak_data() -> Path:
     from piper.phonemize_espeak import ESPEAK_DATA_DIR
@@ -137,8 +111,6 @@ def check_espeak_voice(voice: str | None) -> None:
     raise BadInput(f"--espeak-voice {voice}: espeak-ng has no such voice — {hint}{len(names)} voices are "
                    "available, e.g. en-us, en-gb, de, fr-fr, es (see espeak-ng-data/lang in the piper package)")
 
-
-# -- the checkpoint a --resume continues from ---------------------------------------------------
 
 def check_resume_checkpoint(path: str | os.PathLike, model: dict | None = None) -> dict:
     """Make sure ``last.ckpt`` is a whole, safe Piper checkpoint of this run's network before anything
@@ -189,3 +161,14 @@ def _load_mapped(path: Path, fix: str) -> dict:
             raise BadInput(f"{path}: no 'state_dict' inside, not a Piper (Lightning) checkpoint — {fix}") from exc
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         raise BadInput(f"{path}: damaged checkpoint ({str(cause).splitlines()[0][:120]}) — {fix}") from exc
+
+
+def check_command_line(voice: VoiceRequest, schedule: ScheduleRequest, device: DeviceRequest,
+                       output: str | None, cache_dir: str | None) -> None:
+    """Everything about the options that needs no dataset, checkpoint or training (BadInput)."""
+    check_numbers(schedule, device)
+    check_voice_name(voice.voice_name)
+    check_sample_text(voice.sample_text)
+    check_folder(output, "--output")
+    check_folder(cache_dir, "--cache-dir")
+    check_espeak_voice(voice.espeak_voice)

@@ -16,7 +16,8 @@ pl = pytest.importorskip("lightning.pytorch")
 
 from support.scripted_validation import ScriptedValidation, fit_scripted  # noqa: E402
 
-from utils.voice.run import retention, stopping  # noqa: E402
+from utils.voice.run.configure import watch_options  # noqa: E402
+from utils.voice.run.fit import keep_best, memory_guard  # noqa: E402
 
 
 def scripted_val_mel(scores, fail_at_step=None) -> ScriptedValidation:
@@ -26,10 +27,10 @@ def scripted_val_mel(scores, fail_at_step=None) -> ScriptedValidation:
 def test_keep_best_keeps_exactly_the_lowest_val_mel_checkpoints(tmp_path):
     scores = [0.9, 0.7, 0.8, 0.5, 0.6, 0.95]
     lines = []
-    keep = retention.make_keep_best(tmp_path / "ckpt", keep_best=2, say=lines.append)
+    keep = keep_best.make_keep_best(tmp_path / "ckpt", keep_best=2, say=lines.append)
     fit_scripted(scripted_val_mel(scores), [keep], tmp_path, epochs=len(scores))
 
-    kept = retention.best_checkpoints(tmp_path / "ckpt")
+    kept = keep_best.best_checkpoints(tmp_path / "ckpt")
     assert [round(b.val_mel, 4) for b in kept] == [0.5, 0.6]
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == sorted(b.path.name for b in kept)
     assert kept[0].path == Path(keep.best_model_path)
@@ -40,7 +41,7 @@ def test_keep_best_keeps_exactly_the_lowest_val_mel_checkpoints(tmp_path):
 
 def test_keep_best_one_never_deletes_the_file_being_written(tmp_path, monkeypatch):
     removed_while_missing = []
-    keep = retention.make_keep_best(tmp_path / "ckpt", keep_best=1, say=lambda _line: None)
+    keep = keep_best.make_keep_best(tmp_path / "ckpt", keep_best=1, say=lambda _line: None)
     original = keep._remove_checkpoint
 
     def checked_remove(trainer, filepath):
@@ -52,39 +53,39 @@ def test_keep_best_one_never_deletes_the_file_being_written(tmp_path, monkeypatc
     monkeypatch.setattr(keep, "_remove_checkpoint", checked_remove)
     fit_scripted(scripted_val_mel([0.9, 0.8, 0.7, 0.6]), [keep], tmp_path, epochs=4)
     assert removed_while_missing == []
-    assert [round(b.val_mel, 4) for b in retention.best_checkpoints(tmp_path / "ckpt")] == [0.6]
+    assert [round(b.val_mel, 4) for b in keep_best.best_checkpoints(tmp_path / "ckpt")] == [0.6]
 
 
 def test_stall_stop_ends_after_n_validations_without_improvement(tmp_path):
     lines = []
-    stall = stopping.make_stall_stop(2, say=lines.append)
-    keep = retention.make_keep_best(tmp_path / "ckpt", keep_best=1, say=lambda _line: None)
+    stall = keep_best.make_stall_stop(2, say=lines.append)
+    keep = keep_best.make_keep_best(tmp_path / "ckpt", keep_best=1, say=lambda _line: None)
     model = scripted_val_mel([0.9, 0.8, 0.85, 0.81, 0.5, 0.4])
     trainer = fit_scripted(model, [stall, keep], tmp_path, epochs=6)
     assert model.validations == 4, "two validations without beating 0.8 must end the run"
     assert trainer.current_epoch == 4
     assert stall.stopped_at_step is not None and "not improved for 2" in " ".join(lines)
-    assert [round(b.val_mel, 4) for b in retention.best_checkpoints(tmp_path / "ckpt")] == [0.8]
+    assert [round(b.val_mel, 4) for b in keep_best.best_checkpoints(tmp_path / "ckpt")] == [0.8]
 
 
 def test_stall_patience_is_checked():
-    assert stopping.check_stall_patience(None) is None
+    assert watch_options.check_stall_patience(None) is None
     with pytest.raises(ValueError, match="stop-when-stalled 0"):
-        stopping.check_stall_patience(0)
+        watch_options.check_stall_patience(0)
 
 
 def test_out_of_memory_saves_a_checkpoint_and_advises(tmp_path):
     saved = tmp_path / "last.ckpt"
-    guard = stopping.make_oom_guard(saved)
+    guard = memory_guard.make_oom_guard(saved)
     with pytest.raises(torch.OutOfMemoryError) as info:
         fit_scripted(scripted_val_mel([0.9] * 5, fail_at_step=3), [guard], tmp_path, epochs=5)
-    assert stopping.is_out_of_memory(info.value)
+    assert memory_guard.is_out_of_memory(info.value)
     assert guard.saved == saved and saved.is_file() and guard.step == 1
     assert torch.load(saved, weights_only=False)["global_step"] == 3
-    advice = stopping.oom_advice(16, None, guard.step, guard.saved, tmp_path)
+    advice = memory_guard.oom_advice(16, None, guard.step, guard.saved, tmp_path)
     assert "--batch-size 8" in advice and "--max-phoneme-ids 400" in advice and str(saved) in advice
 
 
 def test_other_errors_are_not_taken_for_out_of_memory(tmp_path):
-    assert not stopping.is_out_of_memory(RuntimeError("shape mismatch"))
-    assert stopping.is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB"))
+    assert not memory_guard.is_out_of_memory(RuntimeError("shape mismatch"))
+    assert memory_guard.is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB"))

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT
 
-from utils.voice.run.run_lock import LOCK_NAME, RunLock, RunLocked, this_host
+from utils.voice.run.output.folder_lock import LOCK_NAME, RunLock, RunLocked, this_host
 
 # A real second process that takes the lock, says so, then waits to be told to leave.
 HOLDER = """
 import sys, time
-from utils.voice.run.run_lock import RunLock
+from utils.voice.run.output.folder_lock import RunLock
 with RunLock(sys.argv[1], command=["holder"]) as lock:
     print("locked", flush=True)
     sys.stdin.readline()
@@ -66,9 +66,9 @@ def lock_mode(request, monkeypatch):
     """Both ways of judging a lock: flock (POSIX) and, as on Windows or a lockless file system,
     the recorded pid alone (flock switched off: a platform this machine is not)."""
     if request.param == "no-flock":
-        from utils.voice.run import run_lock
+        from utils.voice.run.output import folder_lock
 
-        monkeypatch.setattr(run_lock, "fcntl", None)
+        monkeypatch.setattr(folder_lock, "fcntl", None)
     return request.param
 
 
@@ -97,7 +97,7 @@ def test_without_flock_a_live_pid_on_this_host_still_refuses(tmp_path, lock_mode
 
 
 def test_two_processes_racing_for_one_folder_get_exactly_one_lock(tmp_path):
-    racer = ("import sys, time\nfrom utils.voice.run.run_lock import RunLock, RunLocked\n"
+    racer = ("import sys, time\nfrom utils.voice.run.output.folder_lock import RunLock, RunLocked\n"
              "try:\n    lock = RunLock(sys.argv[1]).acquire()\nexcept RunLocked:\n    print('refused'); sys.exit(0)\n"
              "print('locked', flush=True); time.sleep(3); lock.release()\n")
     procs = [subprocess.Popen([sys.executable, "-c", racer, str(tmp_path)], cwd=REPO_ROOT, stdout=subprocess.PIPE,

@@ -20,7 +20,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     must fit beside it); a disk that fills up anyway raises DiskFull, with ``path`` untouched."""
     import torch
 
-    from utils.voice.run.disk_space import check_room, checkpoint_bytes_of, disk_full_from
+    from utils.voice.run.output.disk_space import check_room, checkpoint_bytes_of, disk_full_from
 
     path = Path(path)
     need = checkpoint_bytes_of(obj)
@@ -39,6 +39,10 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 def make_checkpoint_io():
     """A Lightning CheckpointIO plugin: atomic saves, weights-only loads (resume included)."""
     from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
+
+    # trains, so planning, refusals and --help never pay for importing Lightning.
 
     class AtomicCheckpointIO(TorchCheckpointIO):
         # Lightning's default writes the whole checkpoint into a BytesIO first (a second copy of

@@ -13,11 +13,11 @@ from typing import Any
 from utils.errors import BadInput
 from utils.voice.base.checkpoints import plain
 from utils.voice.options import DeviceRequest, ScheduleRequest, VoiceRequest, WatchRequest
+from utils.voice.run.configure.value_checks import check_segment_size, check_voice_name
 from utils.voice.run_config import (
     DEFAULTS,
     DEMO,
     ESPEAK_VOICE,
-    HOP_LENGTH,
     LINKED,
     MIN_CLIPS_FOR_VALIDATION,
     QUALITIES,
@@ -89,13 +89,13 @@ def resolve_settings(asked: Asked, report, runtime: dict | None = None,
 
 def _resolve_watch(asked: WatchRequest, sample_text, schedule: Schedule,
                    previous: RunSettings | None) -> WatchSettings:
-    from utils.voice.run import watch
+    from utils.voice.run.configure.watch_options import resolve_watch
 
     before = previous.watch if previous is not None else None
     if before is not None and not before.sample_texts:
         before = dataclasses.replace(before, sample_texts=[previous.sample_text])
     try:
-        return watch.resolve(asked, sample_text, schedule.validation, SAMPLE_TEXT, before)
+        return resolve_watch(asked, sample_text, schedule.validation, SAMPLE_TEXT, before)
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
 
@@ -155,8 +155,7 @@ def _resolve_voice(asked: VoiceRequest, base: dict, previous: RunSettings | None
     if quality not in QUALITIES:
         raise BadInput(f"--quality {quality}: choose one of {', '.join(QUALITIES)}")
     voice_name = asked.voice_name or base["voice_name"]
-    if any(ch in voice_name for ch in '/\\:*?"<>|') or voice_name.startswith("."):
-        raise BadInput(f"--voice-name {voice_name!r}: use letters, digits, '-' or '_' (it names files)")
+    check_voice_name(voice_name)
     return VoiceSpec(voice_name=voice_name, quality=quality, espeak_voice=asked.espeak_voice or ESPEAK_VOICE,
                      sample_rate=QUALITIES[quality]["sample_rate"])
 
@@ -179,9 +178,7 @@ def _resolve_schedule(asked: ScheduleRequest, base: dict, previous: RunSettings 
         value, least = values[key], (0 if key == "num_workers" else 1)
         if value is not None and (not isinstance(value, int) or value < least):
             raise BadInput(f"--{key.replace('_', '-')} {value}: must be a whole number >= {least}")
-    if values["segment_size"] % HOP_LENGTH:
-        raise BadInput(f"--segment-size {values['segment_size']}: must be a multiple of the hop length "
-                       f"{HOP_LENGTH}, e.g. {max(HOP_LENGTH, values['segment_size'] // HOP_LENGTH * HOP_LENGTH)}")
+    check_segment_size(values["segment_size"])
     validation = before.get("validation", base["validation"] and n_clips >= MIN_CLIPS_FOR_VALIDATION)
     return Schedule(**values, validation=validation)
 

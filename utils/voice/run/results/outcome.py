@@ -1,26 +1,34 @@
-"""Steps 6-7 of the train flow: export the voice and report the run (``summary.json``, the
-printed summary, the report page's final state).
+"""After the fit: the voice exported, the summary and report written, the history recorded, the batch
+time kept for the next run's estimate, and the run's exit code.
+
+``summary.json``, the printed summary and the report page's final state; ``report_failure``
+turns what stopped a run into its message and exit code.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utils.errors import TrainingFailed
+from utils.errors import TrainingFailed, UserError
 from utils.files import atomic_write_json
+from utils.machine import batch_times
 from utils.voice.console import say
-from utils.voice.run import lightning_run
-from utils.voice.run.disk_space import naming_disk_full
-from utils.voice.run.epoch_estimate import record_batch_time, schedule_lines
-from utils.voice.run.retention import BEST_BY
-from utils.voice.run.run_plan import RunPlan
-from utils.voice.run.stop_signals import stopped_message
-from utils.voice.run_config import CHECKPOINT_NAME, CONFIG_NAME
+from utils.voice.publish import report_page, samples
+from utils.voice.run.configure.schedule_text import median_batch_seconds, schedule_lines, times_key
+from utils.voice.run.configure.watch_options import BEST_BY
+from utils.voice.run.fit import history as run_history
+from utils.voice.run.fit import trainer as fit_trainer
+from utils.voice.run.fit.signals import stopped_message
+from utils.voice.run.output.disk_space import disk_full_without_context, is_disk_full, naming_disk_full
+from utils.voice.run.plan.decisions import RunPlan
+from utils.voice.run_config import CHECKPOINT_NAME, CONFIG_NAME, RunSettings
 
 
 @dataclass
@@ -60,7 +68,7 @@ class RunSummary:
         return dataclasses.asdict(self)
 
 
-def export(plan: RunPlan, result: lightning_run.RunResult, seconds: dict[str, float]) -> ExportedVoice | None:
+def export(plan: RunPlan, result: fit_trainer.RunResult, seconds: dict[str, float]) -> ExportedVoice | None:
     """The voice from the best checkpoint or the last state (--export-from), unless the run was
     stopped early or --no-export was given; the trained model is released either way."""
     model, result.model = result.model, None
@@ -73,7 +81,7 @@ def export(plan: RunPlan, result: lightning_run.RunResult, seconds: dict[str, fl
     return exported
 
 
-def finish(plan: RunPlan, result: lightning_run.RunResult, summary: RunSummary, history: list[dict]) -> int:
+def finish(plan: RunPlan, result: fit_trainer.RunResult, summary: RunSummary, history: list[dict]) -> int:
     """Print the summary and the schedule it ran; a run stopped by a signal ends as TrainingFailed."""
     from utils.voice.publish import report as run_report
 
@@ -87,9 +95,9 @@ def finish(plan: RunPlan, result: lightning_run.RunResult, summary: RunSummary, 
     return 0
 
 
-def _export_source(plan: RunPlan, result: lightning_run.RunResult, model) -> tuple[Any, dict]:
+def _export_source(plan: RunPlan, result: fit_trainer.RunResult, model) -> tuple[Any, dict]:
     """--export-from: the best checkpoint's generator (rebuilt from its file) or the last state."""
-    from utils.voice.run.watch import best_of
+    from utils.voice.run.fit.watchers import best_of
 
     best = best_of(result.watchers, plan.output / "checkpoints")
     if plan.settings.watch.export_from != "best" or best is None:
@@ -134,7 +142,7 @@ def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoi
     )
 
 
-def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[dict],
+def write_report(plan: RunPlan, result: fit_trainer.RunResult, history: list[dict],
                  exported: ExportedVoice | None, seconds: dict[str, float],
                  crash_debris: dict[str, int] | None = None) -> RunSummary:
     from utils.voice.publish import report as run_report
@@ -151,7 +159,7 @@ def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[d
         files["loss curves"] = plot.name
     if exported is not None:
         files |= exported.files
-    from utils.voice.run.watch import watch_files
+    from utils.voice.run.results.outcome import watch_files
 
     files |= watch_files(output)
     files["summary"] = "summary.json"
@@ -170,7 +178,7 @@ def write_report(plan: RunPlan, result: lightning_run.RunResult, history: list[d
     return summary
 
 
-def _voice_measures(result: lightning_run.RunResult) -> dict | None:
+def _voice_measures(result: fit_trainer.RunResult) -> dict | None:
     records = result.measures.records if result.measures is not None else []
     if not records:
         return None
@@ -178,11 +186,12 @@ def _voice_measures(result: lightning_run.RunResult) -> dict | None:
             "validations": [{"step": r.step, "seconds": round(r.seconds, 3), **r.values} for r in records]}
 
 
-def _add_watch_results(summary: RunSummary, result: lightning_run.RunResult, exported: ExportedVoice | None,
+def _add_watch_results(summary: RunSummary, result: fit_trainer.RunResult, exported: ExportedVoice | None,
                        output: Path) -> None:
     """Best step, stalled stop, left-out clips into the summary; the report page's final rewrite."""
     from utils.voice.publish import report_page
-    from utils.voice.run.watch import best_of, final_status
+    from utils.voice.run.fit.watchers import best_of
+    from utils.voice.run.results.outcome import final_status
 
     watchers = result.watchers
     summary.best = best_of(watchers, output / "checkpoints")
@@ -198,3 +207,65 @@ def _add_watch_results(summary: RunSummary, result: lightning_run.RunResult, exp
     state.status = final_status(summary.steps, summary.interrupted, summary.stopped_stalled_at,
                                 summary.exported_from)
     report_page.write_report(output, state)
+
+
+def record_history(plan: RunPlan, result: fit_trainer.RunResult) -> list[dict]:
+    """metrics.csv with every batch of the run, a resumed run's earlier batches included."""
+    history = result.history
+    metrics = plan.output / "metrics.csv"
+    if plan.previous is not None and not result.history_restored:  # a checkpoint from before history
+        history = run_history.merge_resumed(run_history.read_history(metrics), history,
+                                            resumed_from_step=result.steps - result.steps_this_run)
+    run_history.write_history(history, metrics)
+    return history
+
+
+def report_failure(exc: BaseException, debug: bool = False) -> int:
+    """Print why the run ended and return its exit code (2 bad input, 1 anything else)."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 1
+    if not isinstance(exc, UserError) and is_disk_full(exc):
+        exc = disk_full_without_context(exc)
+    if not isinstance(exc, UserError):  # a bug or something unforeseen: the traceback is what a report needs
+        traceback.print_exception(exc)
+        print(f"error: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if debug:
+        traceback.print_exception(exc)
+    print(f"error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+def watch_files(output: Path) -> dict[str, str]:
+    """The summary's file list entries for samples and the report page, where they exist."""
+    found = {}
+    if (Path(output) / samples.SAMPLES_DIR).is_dir():
+        found["samples"] = f"{samples.SAMPLES_DIR}/"
+    if (Path(output) / report_page.REPORT_NAME).is_file():
+        found["report page"] = report_page.REPORT_NAME
+    return found
+
+
+def final_status(steps: int, interrupted: str | None, stalled_at: int | None, exported_from: dict | None) -> str:
+    """The report page's last status line."""
+    if interrupted:
+        return f"stopped by {interrupted} at batch {steps}; continue with --resume"
+    text = f"finished at batch {steps}"
+    if stalled_at is not None:
+        text += " (validation mel loss stopped improving: --stop-when-stalled)"
+    if exported_from:
+        text += f"; voice exported from the {exported_from['from']} checkpoint (batch {exported_from['step']})"
+    return text
+
+
+def record_batch_time(settings: RunSettings, history: list[dict]) -> bool:
+    """Keep this run's median batch time for the next run's estimate."""
+    batch_s = median_batch_seconds(history)
+    timed = sum(1 for row in history if isinstance(row.get("seconds"), (int, float))) - 1
+    if batch_s is None:
+        return False
+    try:
+        return batch_times.record(times_key(settings), batch_s, timed)
+    except OSError:  # a read-only cache costs the next run its estimate, not this run its result
+        return False

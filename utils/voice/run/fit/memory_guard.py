@@ -1,9 +1,4 @@
-"""Ending a run on purpose: when validation stops improving, and when the GPU runs out of memory.
-
-``make_stall_stop(N)`` is Lightning's ``EarlyStopping`` on piper's validation mel loss: after N
-validations without improvement it asks the trainer to stop. The stop takes effect after the
-validation's checkpoints are written, and the run's own saver writes ``last.ckpt`` at the end of
-training, so stopping never loses the latest state.
+"""Running out of device memory: the state saved, the cache emptied, and advice on what to lower.
 
 ``make_oom_guard`` saves a checkpoint when CUDA runs out of memory inside ``trainer.fit`` (before
 Lightning tears the run down) so the run can continue with smaller batches or shorter clips;
@@ -16,37 +11,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from utils.voice.run.retention import MONITOR
-
-
-def check_stall_patience(value: int | None) -> int | None:
-    if value is not None and (not isinstance(value, int) or value < 1):
-        raise ValueError(f"--stop-when-stalled {value}: give the number of validations without improvement "
-                         "(1 or more)")
-    return value
-
-
-def make_stall_stop(patience: int, say=None):
-    """Stop after ``patience`` validations whose mel loss did not beat the best so far."""
-    from lightning.pytorch.callbacks import EarlyStopping
-
-    say = say or (lambda message: print(message, file=sys.stderr, flush=True))
-
-    class StopWhenStalled(EarlyStopping):
-        stopped_at_step: int | None = None
-
-        def _run_early_stopping_check(self, trainer):
-            super()._run_early_stopping_check(trainer)
-            if trainer.should_stop and self.stopped_at_step is None and self.wait_count >= self.patience:
-                self.stopped_at_step = trainer.global_step // 2
-                if trainer.is_global_zero:
-                    say(f"validation mel loss has not improved for {self.wait_count} validation(s) (best "
-                        f"{float(self.best_score):.4f}): stopping at batch {self.stopped_at_step} "
-                        "(--stop-when-stalled)")
-
-    # check_on_train_epoch_end=False: decide after validation, when val_mel is fresh.
-    return StopWhenStalled(monitor=MONITOR, mode="min", patience=patience, check_on_train_epoch_end=False,
-                           strict=True, verbose=False)
+from utils.voice.run_config import batches_done
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -69,6 +34,10 @@ def make_oom_guard(save_path: Path, on_saved=None):
     """A callback that, on an out-of-memory error inside fit, frees what it can and saves ``save_path``."""
     import lightning.pytorch as pl
 
+    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
+
+    # trains, so planning, refusals and --help never pay for importing Lightning.
+
     class OutOfMemoryGuard(pl.Callback):
         saved: Path | None = None
         step: int | None = None
@@ -76,7 +45,7 @@ def make_oom_guard(save_path: Path, on_saved=None):
         def on_exception(self, trainer, pl_module, exception):
             if not is_out_of_memory(exception):
                 return
-            self.step = trainer.global_step // 2
+            self.step = batches_done(trainer)
             # The traceback's frames hold the failed step's activations; drop them before saving.
             traceback.clear_frames(exception.__traceback__)
             _empty_device_cache()

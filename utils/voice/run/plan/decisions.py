@@ -1,6 +1,9 @@
-"""Step 1 of the train flow: plan the run, refusing everything that can be refused (exit 2)
-before anything is written: the dataset, a resumed run's settings and checkpoint, the device, the
-voice's file name, long clips, free disk space.
+"""``RunPlan``: everything decided before the first byte is written (dataset report, settings, base,
+output folder, resume source, disk space), and the refusals that go with deciding it.
+
+Everything that can be refused is refused here (exit 2), before anything is written: the dataset, a
+resumed run's settings and checkpoint, the device, the voice's file name, long clips, free disk
+space.
 
 ``utils.voice.pipeline.plan_run`` reads the command line once and calls these with the values
 each needs; ``RunPlan`` is what it hands to the steps that write.
@@ -16,8 +19,8 @@ from typing import Any
 from utils.errors import BadInput
 from utils.voice.console import is_worker_process, say
 from utils.voice.options import DeviceRequest
-from utils.voice.run import lightning_run
-from utils.voice.run.run_checks import check_resume_checkpoint
+from utils.voice.run.output import disk_space
+from utils.voice.run.plan.option_checks import check_resume_checkpoint
 from utils.voice.run_config import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
@@ -42,7 +45,7 @@ class RunPlan:
     command: list[str] = field(default_factory=list)  # the command line, for run.lock and train_config.json
     progress: bool = True                # the training progress bar (--quiet: off)
     content: Any = None                  # utils.voice.data.content_checks.ContentResult
-    checkpoint_bytes: int = 0            # one checkpoint on disk (utils.voice.run.disk_space)
+    checkpoint_bytes: int = 0            # one checkpoint on disk (utils.voice.run.output.disk_space)
     export_bytes: int = 0
 
 
@@ -103,7 +106,7 @@ def device_runtime(device: DeviceRequest) -> dict:
     """The in-process runtime patches and the precision policy's choice (a refusal is exit 2)."""
     from utils.machine.runtime_patches import apply_runtime_patches
 
-    lightning_run.quiet_known_noise()
+    quiet_known_noise()
     runtime = apply_runtime_patches(accelerator=device.accelerator, precision=device.precision)
     for warning in runtime.get("warnings", []):
         say(f"warning: {warning}")
@@ -118,7 +121,6 @@ def refuse_a_finished_run(output: Path, previous: RunSettings | None) -> None:
 
 def check_disk_space(plan: RunPlan) -> None:
     """One checkpoint (two with validation: the best one too), a temp copy and the export must fit."""
-    from utils.voice.run import disk_space
 
     generator, discriminator = disk_space.count_parameters(plan.settings.model.kwargs())
     kept = 2 if plan.settings.schedule.validation else 1
@@ -144,3 +146,19 @@ def leave_out_long_clips(report, settings: RunSettings) -> None:
         say(f"leaving out {len(long_clips)} of {len(report.clips)} clips over {limit} phoneme ids:")
         for clip in long_clips[:20]:
             say(f"  {clip.id}: {clip.phoneme_ids} phoneme ids")
+
+
+def quiet_known_noise() -> None:
+    """Silence messages that say nothing to a user of this tool (the summary says what matters)."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("piper").setLevel(logging.WARNING)
+    for message in (r".*weight_norm.* is deprecated", r".*pin_memory.*no accelerator",
+                    r".*LeafSpec.*deprecated", r"Constant folding", r".*does not have many workers",
+                    r"Converting a tensor to a Python boolean",
+                    r"Checkpoint directory .* exists and is not empty",  # voice_config.json lives there
+                    # on a machine with Slurm installed, a run outside a job (a login node, a test)
+                    r"The `srun` command is available on your system but is not used"):
+        warnings.filterwarnings("ignore", message=message)

@@ -8,9 +8,10 @@ import pytest
 
 from utils.errors import BadInput, TrainingFailed
 from utils.files import TEMP_SUFFIX
-from utils.voice.run.disk_space import DiskFull, naming_disk_full
-from utils.voice.run.run_guard import OwnedOutput, report_failure
-from utils.voice.run.run_lock import LOCK_NAME, RunLocked
+from utils.voice.run.output.disk_space import DiskFull, naming_disk_full
+from utils.voice.run.output.folder_lock import LOCK_NAME, RunLocked
+from utils.voice.run.output.ownership import OwnedOutput
+from utils.voice.run.results.outcome import report_failure
 
 
 def _raised(error: BaseException) -> BaseException:

@@ -1,4 +1,7 @@
-"""Keep the best checkpoints, not every one: ``last.ckpt`` plus the best ``--keep-best K``.
+"""The best checkpoints by the chosen measure (``best-batch=N-<measure>=V.ckpt``, the worst removed)
+and the stop when validation has stalled.
+
+Keep the best checkpoints, not every one: ``last.ckpt`` plus the best ``--keep-best K``.
 
 A Piper checkpoint is 0.6-1 GB (generator, discriminator and both Adam states), so keeping one
 per validation fills a disk in a day. ``make_keep_best`` is Lightning's ``ModelCheckpoint``
@@ -6,6 +9,11 @@ ranking by piper's validation mel loss (``val_mel``: the raw mel L1, the quality
 signal piper itself checkpoints on). Lightning writes the new file first and deletes the one it
 displaces only afterwards, and never the file it is writing; ``last.ckpt`` belongs to the run's
 own saver and is never touched here. Every save prints the disk the file takes.
+
+``make_stall_stop(N)`` is Lightning's ``EarlyStopping`` on the same ranking: after N validations
+without improvement it asks the trainer to stop. The stop takes effect after the validation's
+checkpoints are written, and the run's own saver writes ``last.ckpt`` at the end of training, so
+stopping never loses the latest state.
 """
 
 from __future__ import annotations
@@ -15,14 +23,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-MONITOR = "val_mel"
-DEFAULT_KEEP_BEST = 1
-BEST_PREFIX = "best"
-# --best-by: the metrics a run can rank checkpoints by, lowest best, each with its words for the log.
-# All but val_mel come from utils.voice.evaluate.during_training (medians over held-out clips).
-BEST_BY = {"val_mel": "validation mel loss", "val_mcd": "MCD-DTW (dB)", "val_f0_rmse": "F0 RMSE (cents)",
-           "val_voicing_error": "voicing error", "val_duration_error": "duration error |1 - ratio|",
-           "val_wer": "word error rate"}
+from utils.voice.run.configure.watch_options import BEST_PREFIX, DEFAULT_KEEP_BEST, MONITOR
+from utils.voice.run_config import batches_done
+
 # "best-batch=120-val_mel=0.8123.ckpt": the batch (not Lightning's doubled global step) and the score.
 _NAME_RE = re.compile(r"best-batch=(\d+)-(val_[a-z0-9_]+)=([0-9.eE+-]+|nan|inf)(?:-v\d+)?\.ckpt$")
 
@@ -37,16 +40,6 @@ class BestCheckpoint:
 
 def filename_for(metric: str) -> str:
     return BEST_PREFIX + "-batch={batch}-" + metric + "={" + metric + ":.4f}"
-
-
-def check_best_by(value: str | None) -> str:
-    """``--best-by`` as given (with or without ``val_``), or val_mel; ValueError naming the choices."""
-    if value is None:
-        return MONITOR
-    metric = value if value.startswith("val_") else f"val_{value}"
-    if metric not in BEST_BY:
-        raise ValueError(f"--best-by {value}: choose one of {', '.join(m.removeprefix('val_') for m in BEST_BY)}")
-    return metric
 
 
 def parse_best_name(path: Path) -> BestCheckpoint | None:
@@ -78,21 +71,16 @@ def describe_checkpoint(path: Path, what: str) -> str:
     return f"checkpoint {path.name} ({what}): {human_size(size)} on disk"
 
 
-def check_keep_best(value: int | None) -> int:
-    """``--keep-best`` as given, or the default; ValueError with the fix for anything below 1."""
-    if value is None:
-        return DEFAULT_KEEP_BEST
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"--keep-best {value}: keep at least 1 best checkpoint (last.ckpt is kept anyway)")
-    return value
-
-
 def make_keep_best(dirpath: Path, keep_best: int = DEFAULT_KEEP_BEST, say=None, monitor: str = MONITOR):
     """A ModelCheckpoint keeping the ``keep_best`` lowest-``monitor`` checkpoints in ``dirpath``."""
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
+
+    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
+
+    # trains, so planning, refusals and --help never pay for importing Lightning.
 
     class KeepBest(ModelCheckpoint):
         def format_checkpoint_name(self, metrics, filename=None, ver=None, prefix=None):
@@ -119,3 +107,30 @@ def make_keep_best(dirpath: Path, keep_best: int = DEFAULT_KEEP_BEST, say=None, 
 
     return KeepBest(dirpath=str(dirpath), monitor=monitor, mode="min", save_top_k=keep_best, save_last=False,
                     filename=filename_for(monitor), auto_insert_metric_name=False, save_on_train_epoch_end=False)
+
+
+def make_stall_stop(patience: int, say=None):
+    """Stop after ``patience`` validations whose mel loss did not beat the best so far."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    say = say or (lambda message: print(message, file=sys.stderr, flush=True))
+
+    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
+
+    # trains, so planning, refusals and --help never pay for importing Lightning.
+
+    class StopWhenStalled(EarlyStopping):
+        stopped_at_step: int | None = None
+
+        def _run_early_stopping_check(self, trainer):
+            super()._run_early_stopping_check(trainer)
+            if trainer.should_stop and self.stopped_at_step is None and self.wait_count >= self.patience:
+                self.stopped_at_step = batches_done(trainer)
+                if trainer.is_global_zero:
+                    say(f"validation mel loss has not improved for {self.wait_count} validation(s) (best "
+                        f"{float(self.best_score):.4f}): stopping at batch {self.stopped_at_step} "
+                        "(--stop-when-stalled)")
+
+    # check_on_train_epoch_end=False: decide after validation, when val_mel is fresh.
+    return StopWhenStalled(monitor=MONITOR, mode="min", patience=patience, check_on_train_epoch_end=False,
+                           strict=True, verbose=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from utils.voice.run import pending_history
-from utils.voice.run.pending_history import PendingHistory
+from utils.voice.run.fit import history as run_history
+from utils.voice.run.fit.history import PendingHistory
 
 
 def test_rows_keep_order_keys_and_exact_values_after_one_flush():
@@ -25,7 +25,7 @@ def test_rows_keep_order_keys_and_exact_values_after_one_flush():
 
 
 def test_flushes_by_itself_every_max_pending_batches(monkeypatch):
-    monkeypatch.setattr(pending_history, "MAX_PENDING", 4)
+    monkeypatch.setattr(run_history, "MAX_PENDING", 4)
     history: list[dict] = []
     pending = PendingHistory(history)
     for i in range(9):

@@ -1,6 +1,8 @@
-"""Steps 2-5 of the train flow, after planning: own the output folder, start it, prepare the
-data, fit, and record the per-batch history. Each takes the ``RunPlan`` and what the step before
-produced, and can be called on its own in tests.
+"""The steps between the plan and the fit: own the output folder, start it (``train_config.json`` and
+the schedule printed), prepare the audio, fit.
+
+Each takes the ``RunPlan`` and what the step before produced, and can be called on its own in
+tests.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import time
 from utils.files import atomic_write_json
 from utils.machine.versions import stack_versions
 from utils.voice.console import is_worker_process, say
-from utils.voice.run import history as run_history
-from utils.voice.run import lightning_run
-from utils.voice.run.disk_space import naming_disk_full
-from utils.voice.run.run_guard import OwnedOutput
-from utils.voice.run.run_plan import RunPlan, refuse_a_finished_run
+from utils.voice.run.fit import trainer as fit_trainer
+from utils.voice.run.output.disk_space import naming_disk_full
+from utils.voice.run.output.ownership import OwnedOutput
+from utils.voice.run.plan.decisions import RunPlan, refuse_a_finished_run
 from utils.voice.run_config import CONFIG_NAME
 
 
@@ -44,8 +45,7 @@ def start_output(plan: RunPlan) -> None:
     say(f"training '{settings.voice.voice_name}' ({settings.voice.quality}, {settings.voice.sample_rate} Hz) "
         f"into {plan.output}; device {settings.trainer.accelerator}, precision {settings.trainer.precision}"
         + (f"\n  why: {settings.device_reason}" if settings.device_reason else ""))
-    from utils.voice.run.epoch_estimate import planned_estimate
-    from utils.voice.run.watch import describe_schedule
+    from utils.voice.run.configure.schedule_text import describe_schedule, planned_estimate
 
     say(describe_schedule(settings) + f"\n  {planned_estimate(settings)}"
         + f"\n  live report: {plan.output / 'report.html'}")
@@ -66,11 +66,11 @@ def prepare(plan: RunPlan, seconds: dict[str, float]):
     return prepared
 
 
-def fit(plan: RunPlan, prepared, seconds: dict[str, float]) -> lightning_run.RunResult:
+def fit(plan: RunPlan, prepared, seconds: dict[str, float]) -> fit_trainer.RunResult:
     """Train with Lightning; a disk that fills up names what needed the space. The fine-tune
     weights are handed over and then dropped here (they are in the model now)."""
     with naming_disk_full(plan.output, plan.checkpoint_bytes, "a checkpoint"):
-        result = lightning_run.run_training(plan.settings, prepared, plan.output, plan.cache_root,
+        result = fit_trainer.run_training(plan.settings, prepared, plan.output, plan.cache_root,
                                             resume=plan.previous is not None, finetune=plan.finetune,
                                             progress=plan.progress)
     plan.finetune = None
@@ -80,14 +80,3 @@ def fit(plan: RunPlan, prepared, seconds: dict[str, float]) -> lightning_run.Run
         plan.base.finetune = None
     seconds.update(result.seconds)
     return result
-
-
-def record_history(plan: RunPlan, result: lightning_run.RunResult) -> list[dict]:
-    """metrics.csv with every batch of the run, a resumed run's earlier batches included."""
-    history = result.history
-    metrics = plan.output / "metrics.csv"
-    if plan.previous is not None and not result.history_restored:  # a checkpoint from before history
-        history = run_history.merge_resumed(run_history.read_history(metrics), history,
-                                            resumed_from_step=result.steps - result.steps_this_run)
-    run_history.write_history(history, metrics)
-    return history

@@ -1,4 +1,7 @@
-"""What a killed run leaves behind, and removing it at the next start.
+"""Owning the output folder for a run: its lock, and what a killed run left there (temp files of
+interrupted writes, a stale lock) cleared before anything new is written.
+
+What a killed run leaves behind, and removing it at the next start.
 
 A process killed outright (``kill -9``, the OOM killer, power loss) while writing a file leaves the
 temp file of that write: for a checkpoint 0.2-0.6 GB that nothing else would ever remove. Every
@@ -13,15 +16,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from utils.files import remove_stale_temps
+from utils.voice.run.output.folder_lock import RunLock
 
 _RANDOM = "?" * 8  # tempfile.mkstemp's random part
+
+
 # Temp names written by this project's earlier releases, which a folder trained with one may still
 # hold: checkpoints/.<file>.ckpt.XXXXXXXX.tmp, and dot-named text temps in the output folder.
 LEGACY_CHECKPOINT_TEMPS = f".*.ckpt.{_RANDOM}.tmp"
+
+
 LEGACY_OUTPUT_TEMPS = tuple(f".{name}.{_RANDOM}.tmp" for name in (
     "train_config.json", "metrics.csv", "summary.json", "voice_config.json"))
 
@@ -69,3 +78,33 @@ def remove_crash_debris(output: str | os.PathLike) -> Debris:
     if output.is_dir():
         _remove([p for pattern in LEGACY_OUTPUT_TEMPS for p in output.glob(pattern)], debris)
     return debris
+
+
+class OwnedOutput:
+    """``with OwnedOutput(output, argv, say) as owned:`` — the output folder is this run's alone.
+
+    ``owned.debris`` says what a killed run left and this start removed (for the summary)."""
+
+    def __init__(self, output: str | os.PathLike, command: list[str] | None = None, say=None):
+        self.output = Path(output)
+        self.lock = RunLock(self.output, command=["python -m tasks.train", *(command or [])])
+        self.say = say or (lambda message: print(message, file=sys.stderr, flush=True))
+        self.debris = Debris()
+
+    def __enter__(self) -> OwnedOutput:
+        self.lock.acquire()
+        try:
+            if self.lock.taken_over is not None:
+                self.say(f"note: {self.output} was locked by a run that is no longer running "
+                         f"({self.lock.taken_over.describe()}); taking it over")
+            self.debris = remove_crash_debris(self.output)
+            if self.debris.removed:
+                self.say(f"note: {self.debris.describe()} in {self.output}")
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.lock.release()
+        return False

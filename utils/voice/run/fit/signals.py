@@ -184,6 +184,10 @@ def make_stop_callback(stop: StopRequest, save, result):
     on a signal that came during validation (or its samples) once that validation is done."""
     import lightning.pytorch as pl
 
+    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
+
+    # trains, so planning, refusals and --help never pay for importing Lightning.
+
     class StopOnSignal(pl.Callback):
         # Lightning installs its own SIGTERM handler after on_fit_start, which raises in the
         # middle of a validation before anything is saved: ours again (Lightning restores it after).

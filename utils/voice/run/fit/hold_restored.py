@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 
 from utils.voice.base.onnx_voice import TRAINING_ONLY
+from utils.voice.run_config import batches_done
 
 GENERATOR = "model_g."
 
@@ -37,6 +38,10 @@ def make_warmup_callback(model, warmup_batches: int, lr_scale: float = 1.0, anno
     import lightning.pytorch as pl
 
     held = restored_parameters(model)
+
+    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
+
+    # trains, so planning, refusals and --help never pay for importing Lightning.
 
     class HoldRestored(pl.Callback):
         """requires_grad off for the restored generator until batch ``warmup_batches``; after it, the
@@ -66,15 +71,15 @@ def make_warmup_callback(model, warmup_batches: int, lr_scale: float = 1.0, anno
             for param in held:
                 param.requires_grad_(not holding)
             if announce and trainer.is_global_zero and self.holding is not None:
-                print(f"warm-up done at batch {trainer.global_step // 2}: the restored voice trains too now",
+                print(f"warm-up done at batch {batches_done(trainer)}: the restored voice trains too now",
                       file=sys.stderr, flush=True)
             self.holding = holding
 
         def on_train_start(self, trainer, pl_module):
-            self._hold(trainer, trainer.global_step // 2 < warmup_batches)
+            self._hold(trainer, batches_done(trainer) < warmup_batches)
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            self._hold(trainer, trainer.global_step // 2 < warmup_batches)
+            self._hold(trainer, batches_done(trainer) < warmup_batches)
             self._scale_lr(trainer)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
