@@ -39,10 +39,8 @@ def make_warmup_callback(model, warmup_batches: int, lr_scale: float = 1.0, anno
 
     held = restored_parameters(model)
 
-    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
-
+    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
     # trains, so planning, refusals and --help never pay for importing Lightning.
-
     class HoldRestored(pl.Callback):
         """requires_grad off for the restored generator until batch ``warmup_batches``; after it, the
         generator's learning rate scaled for the batch's step only (the optimizer and its scheduler

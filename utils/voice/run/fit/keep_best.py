@@ -78,10 +78,8 @@ def make_keep_best(dirpath: Path, keep_best: int = DEFAULT_KEEP_BEST, say=None, 
 
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
 
-    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
-
+    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
     # trains, so planning, refusals and --help never pay for importing Lightning.
-
     class KeepBest(ModelCheckpoint):
         def format_checkpoint_name(self, metrics, filename=None, ver=None, prefix=None):
             metrics = dict(metrics)
@@ -115,10 +113,8 @@ def make_stall_stop(patience: int, say=None):
 
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
 
-    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
-
+    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
     # trains, so planning, refusals and --help never pay for importing Lightning.
-
     class StopWhenStalled(EarlyStopping):
         stopped_at_step: int | None = None
 

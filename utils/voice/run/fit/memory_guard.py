@@ -34,10 +34,8 @@ def make_oom_guard(save_path: Path, on_saved=None):
     """A callback that, on an out-of-memory error inside fit, frees what it can and saves ``save_path``."""
     import lightning.pytorch as pl
 
-    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
-
+    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
     # trains, so planning, refusals and --help never pay for importing Lightning.
-
     class OutOfMemoryGuard(pl.Callback):
         saved: Path | None = None
         step: int | None = None

@@ -29,6 +29,7 @@ import threading
 from typing import Any
 
 from utils.voice.console import is_worker_process
+from utils.voice.run.fit.result import RunResult
 
 # The signals that mean "stop this run" wherever they come from (SIGHUP: the terminal closed, or
 # a supervisor's stop). Windows has neither SIGHUP nor process groups: getattr keeps it importable.
@@ -170,24 +171,22 @@ def stopped_message(signal_name: str, steps: int, checkpoint, output, requeue_no
     return f"{text} — continue with: {resume}"
 
 
-def stop_run(trainer, stop: StopRequest, save, result) -> None:
-    """Save (``save(trainer)``), stop, and when Slurm asked, requeue; ``result`` (a RunResult) gets
-    the reason and the requeue note."""
+def stop_run(trainer, stop: StopRequest, save, result: RunResult) -> None:
+    """Save (``save(trainer)``), stop, and when Slurm asked, requeue; ``result`` gets the reason and
+    the requeue note."""
     result.interrupted = stop.signal_name or "a signal to another rank"
     save(trainer)
     trainer.should_stop = True
     result.requeue_note = stop.requeue_if_asked(trainer.is_global_zero)  # saved first: the job resumes from it
 
 
-def make_stop_callback(stop: StopRequest, save, result):
+def make_stop_callback(stop: StopRequest, save, result: RunResult):
     """The Lightning callback that keeps ``stop``'s handlers installed for the whole fit and acts
     on a signal that came during validation (or its samples) once that validation is done."""
     import lightning.pytorch as pl
 
-    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
-
+    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
     # trains, so planning, refusals and --help never pay for importing Lightning.
-
     class StopOnSignal(pl.Callback):
         # Lightning installs its own SIGTERM handler after on_fit_start, which raises in the
         # middle of a validation before anything is saved: ours again (Lightning restores it after).

@@ -14,6 +14,7 @@ from utils.files import atomic_write_json
 from utils.machine.versions import stack_versions
 from utils.voice.console import is_worker_process, say
 from utils.voice.run.fit import trainer as fit_trainer
+from utils.voice.run.fit.result import RunResult
 from utils.voice.run.output.disk_space import naming_disk_full
 from utils.voice.run.output.ownership import OwnedOutput
 from utils.voice.run.plan.decisions import RunPlan, refuse_a_finished_run
@@ -66,7 +67,7 @@ def prepare(plan: RunPlan, seconds: dict[str, float]):
     return prepared
 
 
-def fit(plan: RunPlan, prepared, seconds: dict[str, float]) -> fit_trainer.RunResult:
+def fit(plan: RunPlan, prepared, seconds: dict[str, float]) -> RunResult:
     """Train with Lightning; a disk that fills up names what needed the space. The fine-tune
     weights are handed over and then dropped here (they are in the model now)."""
     with naming_disk_full(plan.output, plan.checkpoint_bytes, "a checkpoint"):

@@ -19,12 +19,11 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from utils.errors import TrainingFailed
 from utils.voice.console import is_worker_process
+from utils.voice.run.fit.result import RunResult
 from utils.voice.run.fit.signals import StopRequest, make_stop_callback, slurm_environment, stop_run, worker_init
 from utils.voice.run_config import CHECKPOINT_NAME, LINKED, RunSettings, batches_done
 
@@ -40,24 +39,6 @@ def piper_cache_dir(cache_root: Path, dataset_key: str, settings: RunSettings) -
              data.get("trim_silence", True), data.get("phoneme_type")]
     digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
     return cache_root / "piper" / digest
-
-
-@dataclass
-class RunResult:
-    steps: int = 0                   # batches trained, in total (resumed runs included)
-    steps_this_run: int = 0
-    epochs: int = 0
-    interrupted: str | None = None   # the signal name when stopped early
-    requeue_note: str | None = None  # Slurm: "Slurm job N requeued", or why it was not
-    history: list[dict] = field(default_factory=list)
-    history_restored: bool = False   # history holds the resumed checkpoint's earlier rows too
-    checkpoint: Path | None = None
-    finetune: dict | None = None
-    seconds: dict = field(default_factory=dict)
-    model: Any = None                # the trained VitsModel, for export (rank 0 only)
-    watchers: Any = None             # utils.voice.run.fit.watchers.Watchers: samples, page, best checkpoints, stops
-    left_out: list = field(default_factory=list)  # (text, phoneme ids) over --max-phoneme-ids
-    measures: Any = None             # utils.voice.evaluate.during_training's callback (its records)
 
 
 def _make_callbacks(settings: RunSettings, ckpt_dir: Path, stop: StopRequest, result: RunResult, prepared=None):
@@ -106,7 +87,6 @@ def _run_control(every: int | None, last_path: Path, stop: StopRequest, result: 
     from utils.voice.run.fit.keep_best import describe_checkpoint
 
     # Defined when called: Lightning is imported only once a run trains (module docstring).
-
     class RunControl(pl.Callback):
         """Saves last.ckpt (every N batches, every 10 min, at the end, on a signal) and records losses."""
 
@@ -170,7 +150,6 @@ def _datamodule_class():
     from piper.train.vits.dataset import VitsDataModule
 
     # Defined when called: Lightning is imported only once a run trains (module docstring).
-
     class CoaxialDataModule(VitsDataModule):
         """piper's data module, with a progress bar for its preparation and DDP-safe setup.
 
@@ -316,7 +295,6 @@ def _plain_training_progress():
     from utils.voice.console import PLAIN_PROGRESS_EVERY_S
 
     # Defined when called: Lightning is imported only once a run trains (module docstring).
-
     class PlainTrainingProgress(pl.Callback):
         _last = time.monotonic()
 

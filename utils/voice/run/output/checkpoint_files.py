@@ -40,10 +40,8 @@ def make_checkpoint_io():
     """A Lightning CheckpointIO plugin: atomic saves, weights-only loads (resume included)."""
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-    # Defined when called: its base class is Lightning's (or piper's), imported only once a run
-
+    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
     # trains, so planning, refusals and --help never pay for importing Lightning.
-
     class AtomicCheckpointIO(TorchCheckpointIO):
         # Lightning's default writes the whole checkpoint into a BytesIO first (a second copy of
         # ~600 MB in memory) and then overwrites the target in place; this streams to a temp file.

@@ -24,7 +24,7 @@ from utils.voice.publish import report_page, samples
 from utils.voice.run.configure.schedule_text import median_batch_seconds, schedule_lines, times_key
 from utils.voice.run.configure.watch_options import BEST_BY
 from utils.voice.run.fit import history as run_history
-from utils.voice.run.fit import trainer as fit_trainer
+from utils.voice.run.fit.result import RunResult
 from utils.voice.run.fit.signals import stopped_message
 from utils.voice.run.output.disk_space import disk_full_without_context, is_disk_full, naming_disk_full
 from utils.voice.run.plan.decisions import RunPlan
@@ -68,7 +68,7 @@ class RunSummary:
         return dataclasses.asdict(self)
 
 
-def export(plan: RunPlan, result: fit_trainer.RunResult, seconds: dict[str, float]) -> ExportedVoice | None:
+def export(plan: RunPlan, result: RunResult, seconds: dict[str, float]) -> ExportedVoice | None:
     """The voice from the best checkpoint or the last state (--export-from), unless the run was
     stopped early or --no-export was given; the trained model is released either way."""
     model, result.model = result.model, None
@@ -81,7 +81,7 @@ def export(plan: RunPlan, result: fit_trainer.RunResult, seconds: dict[str, floa
     return exported
 
 
-def finish(plan: RunPlan, result: fit_trainer.RunResult, summary: RunSummary, history: list[dict]) -> int:
+def finish(plan: RunPlan, result: RunResult, summary: RunSummary, history: list[dict]) -> int:
     """Print the summary and the schedule it ran; a run stopped by a signal ends as TrainingFailed."""
     from utils.voice.publish import report as run_report
 
@@ -95,7 +95,7 @@ def finish(plan: RunPlan, result: fit_trainer.RunResult, summary: RunSummary, hi
     return 0
 
 
-def _export_source(plan: RunPlan, result: fit_trainer.RunResult, model) -> tuple[Any, dict]:
+def _export_source(plan: RunPlan, result: RunResult, model) -> tuple[Any, dict]:
     """--export-from: the best checkpoint's generator (rebuilt from its file) or the last state."""
     from utils.voice.run.fit.watchers import best_of
 
@@ -142,7 +142,7 @@ def export_voice(plan: RunPlan, model, seconds: dict[str, float]) -> ExportedVoi
     )
 
 
-def write_report(plan: RunPlan, result: fit_trainer.RunResult, history: list[dict],
+def write_report(plan: RunPlan, result: RunResult, history: list[dict],
                  exported: ExportedVoice | None, seconds: dict[str, float],
                  crash_debris: dict[str, int] | None = None) -> RunSummary:
     from utils.voice.publish import report as run_report
@@ -178,7 +178,7 @@ def write_report(plan: RunPlan, result: fit_trainer.RunResult, history: list[dic
     return summary
 
 
-def _voice_measures(result: fit_trainer.RunResult) -> dict | None:
+def _voice_measures(result: RunResult) -> dict | None:
     records = result.measures.records if result.measures is not None else []
     if not records:
         return None
@@ -186,7 +186,7 @@ def _voice_measures(result: fit_trainer.RunResult) -> dict | None:
             "validations": [{"step": r.step, "seconds": round(r.seconds, 3), **r.values} for r in records]}
 
 
-def _add_watch_results(summary: RunSummary, result: fit_trainer.RunResult, exported: ExportedVoice | None,
+def _add_watch_results(summary: RunSummary, result: RunResult, exported: ExportedVoice | None,
                        output: Path) -> None:
     """Best step, stalled stop, left-out clips into the summary; the report page's final rewrite."""
     from utils.voice.publish import report_page
@@ -209,7 +209,7 @@ def _add_watch_results(summary: RunSummary, result: fit_trainer.RunResult, expor
     report_page.write_report(output, state)
 
 
-def record_history(plan: RunPlan, result: fit_trainer.RunResult) -> list[dict]:
+def record_history(plan: RunPlan, result: RunResult) -> list[dict]:
     """metrics.csv with every batch of the run, a resumed run's earlier batches included."""
     history = result.history
     metrics = plan.output / "metrics.csv"
