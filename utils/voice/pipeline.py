@@ -22,7 +22,7 @@ from utils.voice.run.configure.passthrough import check_passthrough_names
 from utils.voice.run.configure.resume_mode import settle_resume
 from utils.voice.run.configure.settings import Asked, resolve_settings
 from utils.voice.run.fit.start import fit, own_output, prepare, start_output
-from utils.voice.run.plan import decisions
+from utils.voice.run.plan import decisions, resume_checks
 from utils.voice.run.plan.decisions import RunPlan
 from utils.voice.run.plan.option_checks import check_command_line, check_folder
 from utils.voice.run.results.outcome import export, finish, record_history, write_report
@@ -51,9 +51,9 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     options, the dataset, a resumed run, a fine-tune base, the device, the file name, disk space."""
     seconds = {} if seconds is None else seconds
     check_command_line(options.voice, options.schedule, options.device, options.output, options.cache_dir)
-    folder = decisions.resume_folder(options.output, options.voice.voice_name, demo=options.dataset is None)
+    folder = resume_checks.resume_folder(options.output, options.voice.voice_name, demo=options.dataset is None)
     resume, base_request = settle_resume(options.resume, folder, options.base)  # --resume auto: yes or no
-    output, previous = decisions.resume_source(options.output, resume, base_request.finetune,
+    output, previous = resume_checks.resume_source(options.output, resume, base_request.finetune,
                                                   options.voice.voice_name, demo=options.dataset is None)
     dataset = options.dataset
     if dataset is None and previous is not None and not previous.dataset.demo:
@@ -82,9 +82,9 @@ def plan_run(options: TrainOptions, seconds: dict[str, float] | None = None) -> 
     decisions.leave_out_long_clips(report, settings)
     content = check_before_training(report, settings, options.exclude, options.trim_silence, previous, cache_root)
     seconds["setup"] = time.perf_counter() - t
-    output = (output or decisions.default_output(settings.voice.voice_name)).resolve()
+    output = (output or resume_checks.default_output(settings.voice.voice_name)).resolve()
     check_folder(output, "--output")
-    decisions.refuse_a_finished_run(output, previous)
+    resume_checks.refuse_a_finished_run(output, previous)
     plan = RunPlan(report=report, settings=settings, output=output, cache_root=cache_root, previous=previous,
                    finetune=base.finetune if base is not None else None, base=base,
                    command=list(options.argv), progress=not options.quiet, content=content)

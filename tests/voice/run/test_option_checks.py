@@ -12,7 +12,7 @@ from utils.errors import BadInput
 from utils.voice.options import TrainOptions
 from utils.voice.run.configure import value_checks
 from utils.voice.run.output.checkpoint_files import atomic_torch_save
-from utils.voice.run.plan import option_checks
+from utils.voice.run.plan import option_checks, resume_checks
 
 
 @pytest.mark.parametrize(("key", "value", "words"), [
@@ -99,7 +99,7 @@ def _training_checkpoint(path, hidden=96):
 
 def test_a_whole_resume_checkpoint_of_this_network_passes(tmp_path):
     ckpt = _training_checkpoint(tmp_path / "last.ckpt")
-    assert option_checks.check_resume_checkpoint(ckpt, {"hidden_channels": 96}) == {"global_step": 40, "epoch": 3}
+    assert resume_checks.check_resume_checkpoint(ckpt, {"hidden_channels": 96}) == {"global_step": 40, "epoch": 3}
 
 
 @pytest.mark.parametrize("cut", [1, 100, 0.5])
@@ -108,38 +108,38 @@ def test_a_truncated_resume_checkpoint_is_refused_before_anything_is_written(tmp
     data = ckpt.read_bytes()
     ckpt.write_bytes(data[: int(len(data) * cut) if isinstance(cut, float) else len(data) - cut])
     with pytest.raises(BadInput, match=rf"^{ckpt}: (truncated|damaged).* — restore it from a backup"):
-        option_checks.check_resume_checkpoint(ckpt)
+        resume_checks.check_resume_checkpoint(ckpt)
 
 
 def test_foreign_files_as_resume_checkpoint_are_refused(tmp_path):
     ckpt = tmp_path / "last.ckpt"
     ckpt.write_text("not a checkpoint")
     with pytest.raises(BadInput, match="truncated or not a PyTorch checkpoint"):
-        option_checks.check_resume_checkpoint(ckpt)
+        resume_checks.check_resume_checkpoint(ckpt)
     with zipfile.ZipFile(ckpt, "w") as archive:
         archive.writestr("notes.txt", "hello")
     with pytest.raises(BadInput, match="a zip file but not a PyTorch checkpoint"):
-        option_checks.check_resume_checkpoint(ckpt)
+        resume_checks.check_resume_checkpoint(ckpt)
     torch.save(torch.ones(3), ckpt)
     with pytest.raises(BadInput, match="no 'state_dict' inside"):
-        option_checks.check_resume_checkpoint(ckpt)
+        resume_checks.check_resume_checkpoint(ckpt)
     torch.save({"state_dict": {"model_g.w": torch.ones(3)}}, ckpt)
     with pytest.raises(BadInput, match="no training state.*--finetune"):
-        option_checks.check_resume_checkpoint(ckpt)
+        resume_checks.check_resume_checkpoint(ckpt)
 
 
 def test_a_checkpoint_of_another_network_is_refused_naming_the_difference(tmp_path):
     ckpt = _training_checkpoint(tmp_path / "last.ckpt", hidden=192)
     with pytest.raises(BadInput, match="belongs to another network \\(hidden_channels 192, this run's "
                                        "train_config.json says 96\\)"):
-        option_checks.check_resume_checkpoint(ckpt, {"hidden_channels": 96})
+        resume_checks.check_resume_checkpoint(ckpt, {"hidden_channels": 96})
 
 
 def test_a_resume_checkpoint_carrying_code_is_refused(tmp_path):
     ckpt = tmp_path / "last.ckpt"
     torch.save({"state_dict": {}, "global_step": 1, "optimizer_states": [], "hook": print}, ckpt)
     with pytest.raises(BadInput, match="pickled Python objects"):
-        option_checks.check_resume_checkpoint(ckpt)
+        resume_checks.check_resume_checkpoint(ckpt)
 
 
 def test_a_resume_checkpoint_with_a_flipped_byte_inside_is_refused(tmp_path):
@@ -149,4 +149,4 @@ def test_a_resume_checkpoint_with_a_flipped_byte_inside_is_refused(tmp_path):
     data[at + 3] = 0x40
     ckpt.write_bytes(bytes(data))
     with pytest.raises(BadInput, match="fails its checksum"):
-        option_checks.check_resume_checkpoint(ckpt)
+        resume_checks.check_resume_checkpoint(ckpt)

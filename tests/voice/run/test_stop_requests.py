@@ -20,7 +20,7 @@ from utils.voice.console import is_worker_process
 from utils.voice.options import BaseRequest
 from utils.voice.run.configure.resume_mode import settle_resume
 from utils.voice.run.fit.signals import StopRequest, requeue_slurm_job, slurm_job_id, stopped_message
-from utils.voice.run.plan.decisions import resume_folder
+from utils.voice.run.plan.resume_checks import resume_folder
 
 posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -11,7 +11,8 @@ ones before it (``tests/test_layout.py`` checks it):
    killed run's debris (``ownership``), disk space (``disk_space``), atomic checkpoint files
    (``checkpoint_files``).
 3. ``plan/``: everything refused before the first write: the command line's values
-   (``option_checks``) and ``RunPlan`` (``decisions``).
+   (``option_checks``), ``--resume`` and the output folder (``resume_checks``), and ``RunPlan``
+   (``decisions``).
 4. ``fit/``: the steps from the plan to the fit (``start``), the Lightning run (``trainer``),
    signals from outside (``signals``), the per-batch history (``history``), the best checkpoints
    and the stall stop (``keep_best``), the out-of-memory guard (``memory_guard``), the watching

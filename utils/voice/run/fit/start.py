@@ -17,7 +17,8 @@ from utils.voice.run.fit import trainer as fit_trainer
 from utils.voice.run.fit.result import RunResult
 from utils.voice.run.output.disk_space import naming_disk_full
 from utils.voice.run.output.ownership import OwnedOutput
-from utils.voice.run.plan.decisions import RunPlan, refuse_a_finished_run
+from utils.voice.run.plan.decisions import RunPlan
+from utils.voice.run.plan.resume_checks import refuse_a_finished_run
 from utils.voice.run_config import CONFIG_NAME
 
 

@@ -20,14 +20,8 @@ from utils.errors import BadInput
 from utils.voice.console import is_worker_process, say
 from utils.voice.options import DeviceRequest
 from utils.voice.run.output import disk_space
-from utils.voice.run.plan.option_checks import check_resume_checkpoint
 from utils.voice.run_config import (
-    CHECKPOINT_NAME,
-    CONFIG_NAME,
-    DEFAULTS,
-    DEMO,
     RunSettings,
-    load_settings,
 )
 
 
@@ -47,35 +41,6 @@ class RunPlan:
     content: Any = None                  # utils.voice.data.content_checks.ContentResult
     checkpoint_bytes: int = 0            # one checkpoint on disk (utils.voice.run.output.disk_space)
     export_bytes: int = 0
-
-
-def default_output(voice_name: str) -> Path:
-    return Path("outputs") / voice_name
-
-
-def resume_folder(output: str | None, voice_name: str | None, demo: bool) -> Path:
-    """The folder ``--resume`` continues: ``--output``, else the default ``outputs/<voice name>``."""
-    if output:
-        return Path(output)
-    return default_output(voice_name or (DEMO if demo else DEFAULTS)["voice_name"])
-
-
-def resume_source(output: str | None, resume: bool, finetune: str | None, voice_name: str | None,
-                  demo: bool) -> tuple[Path | None, RunSettings | None]:
-    """The output folder given or implied, and the settings of the run that --resume continues."""
-    if not resume:
-        return (Path(output) if output else None), None
-    if finetune:
-        raise BadInput("--resume and --finetune exclude each other: --resume continues the run in "
-                       "--output, --finetune starts a new one from a checkpoint")
-    folder = resume_folder(output, voice_name, demo)
-    checkpoint = folder / "checkpoints" / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        raise BadInput(f"{checkpoint}: no checkpoint to resume from — train into {folder} first, or drop --resume")
-    previous = load_settings(folder / CONFIG_NAME)
-    # Truncated, foreign or unsafe: refused now, not after the data was prepared (exit 2).
-    check_resume_checkpoint(checkpoint, previous.model.kwargs())
-    return folder, previous
 
 
 def check_dataset(dataset: str | Path | None):
@@ -111,12 +76,6 @@ def device_runtime(device: DeviceRequest) -> dict:
     for warning in runtime.get("warnings", []):
         say(f"warning: {warning}")
     return runtime
-
-
-def refuse_a_finished_run(output: Path, previous: RunSettings | None) -> None:
-    if previous is None and (output / "checkpoints" / CHECKPOINT_NAME).exists():
-        raise BadInput(f"{output} already holds a trained run — add --resume to continue it, or choose "
-                       "another --output")
 
 
 def check_disk_space(plan: RunPlan) -> None:

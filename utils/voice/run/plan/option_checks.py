@@ -13,7 +13,6 @@ import dataclasses
 import difflib
 import os
 import unicodedata
-import zipfile
 from pathlib import Path
 
 from utils.errors import BadInput
@@ -110,57 +109,6 @@ def check_espeak_voice(voice: str | None) -> None:
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     raise BadInput(f"--espeak-voice {voice}: espeak-ng has no such voice — {hint}{len(names)} voices are "
                    "available, e.g. en-us, en-gb, de, fr-fr, es (see espeak-ng-data/lang in the piper package)")
-
-
-def check_resume_checkpoint(path: str | os.PathLike, model: dict | None = None) -> dict:
-    """Make sure ``last.ckpt`` is a whole, safe Piper checkpoint of this run's network before anything
-    is written. The zip directory (at the end: a truncated file has none) and every entry's CRC are
-    checked, then the pickle is read with tensors memory-mapped, not loaded. Measured on a 617 MB
-    x_low checkpoint: 0.4 s for the CRCs and 0.2 s for the rest; the resume reads the same bytes
-    right after, from the page cache. Returns ``{"global_step", "epoch"}``."""
-    from utils.voice.base.checkpoints import ARCHITECTURE_KEYS, plain
-
-    path = Path(path)
-    fix = "restore it from a backup, or train into a new --output without --resume"
-    if not path.is_file():
-        raise BadInput(f"{path}: no checkpoint to resume from — train into {path.parent.parent} first, "
-                       "or drop --resume")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            damaged = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise BadInput(f"{path}: truncated or not a PyTorch checkpoint ({exc}) — {fix}") from exc
-    if damaged is not None:
-        raise BadInput(f"{path}: damaged checkpoint ({damaged} fails its checksum) — {fix}")
-    if not any(name.endswith("/data.pkl") for name in names):
-        raise BadInput(f"{path}: a zip file but not a PyTorch checkpoint (no data.pkl) — {fix}")
-    checkpoint = _load_mapped(path, fix)
-    if not isinstance(checkpoint.get("global_step"), int) or "optimizer_states" not in checkpoint:
-        raise BadInput(f"{path}: holds weights but no training state (global_step, optimizer states) to "
-                       f"resume — use it with --finetune instead, or {fix}")
-    hparams = checkpoint.get("hyper_parameters") or {}
-    for key in ARCHITECTURE_KEYS:
-        if model is not None and key in model and key in hparams and plain(model[key]) != plain(hparams[key]):
-            raise BadInput(f"{path}: belongs to another network ({key} {plain(hparams[key])}, this run's "
-                           f"train_config.json says {plain(model[key])}) — {fix}")
-    return {"global_step": checkpoint["global_step"], "epoch": checkpoint.get("epoch")}
-
-
-def _load_mapped(path: Path, fix: str) -> dict:
-    """The pickle read and vetted by the one safe loader, tensors left on disk (``mmap``)."""
-    from utils.voice.base.checkpoints import CheckpointError, load_checkpoint_safely
-
-    try:
-        return load_checkpoint_safely(path, mmap=True)
-    except CheckpointError as exc:
-        if exc.reason == "code":
-            raise BadInput(f"{path}: refused — it carries pickled Python objects that would run code when "
-                           f"loaded; {fix}") from exc
-        if exc.reason == "no-state-dict":
-            raise BadInput(f"{path}: no 'state_dict' inside, not a Piper (Lightning) checkpoint — {fix}") from exc
-        cause = exc.__cause__ if exc.__cause__ is not None else exc
-        raise BadInput(f"{path}: damaged checkpoint ({str(cause).splitlines()[0][:120]}) — {fix}") from exc
 
 
 def check_command_line(voice: VoiceRequest, schedule: ScheduleRequest, device: DeviceRequest,
