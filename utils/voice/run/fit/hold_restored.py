@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import sys
 
+import lightning.pytorch as pl
+
 from utils.voice.base.onnx_voice import TRAINING_ONLY
 from utils.voice.run_config import batches_done
 
@@ -32,61 +34,58 @@ def restored_parameters(model) -> list:
     return [param for name, param in model.model_g.named_parameters() if not name.startswith(TRAINING_ONLY)]
 
 
-def make_warmup_callback(model, warmup_batches: int, lr_scale: float = 1.0, announce: bool = True):
+class HoldRestored(pl.Callback):
+    """requires_grad off for the restored generator until batch ``warmup_batches``; after it, the
+    generator's learning rate scaled for the batch's step only (the optimizer and its scheduler
+    keep piper's values, so checkpoints and a resume see nothing unusual)."""
+
+    def __init__(self, held: list, warmup_batches: int, lr_scale: float = 1.0, announce: bool = True):
+        self.held, self.warmup_batches, self.lr_scale, self.announce = held, warmup_batches, lr_scale, announce
+        self.holding: bool | None = None
+        self.saved_lr: list | None = None
+
+    def _scale_lr(self, trainer) -> None:
+        if self.lr_scale == 1.0 or self.holding or not trainer.optimizers:
+            return
+        groups = trainer.optimizers[0].param_groups  # piper's generator optimizer comes first
+        self.saved_lr = [group["lr"] for group in groups]
+        for group in groups:
+            group["lr"] *= self.lr_scale
+
+    def _restore_lr(self, trainer) -> None:
+        if self.saved_lr is not None:
+            for group, lr in zip(trainer.optimizers[0].param_groups, self.saved_lr, strict=True):
+                group["lr"] = lr
+            self.saved_lr = None
+
+    def _hold(self, trainer, holding: bool) -> None:
+        if holding == self.holding:
+            return
+        for param in self.held:
+            param.requires_grad_(not holding)
+        if self.announce and trainer.is_global_zero and self.holding is not None:
+            print(f"warm-up done at batch {batches_done(trainer)}: the restored voice trains too now",
+                  file=sys.stderr, flush=True)
+        self.holding = holding
+
+    def on_train_start(self, trainer, pl_module):
+        self._hold(trainer, batches_done(trainer) < self.warmup_batches)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._hold(trainer, batches_done(trainer) < self.warmup_batches)
+        self._scale_lr(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._restore_lr(trainer)  # before any checkpoint of this batch is written
+
+    def on_exception(self, trainer, pl_module, exception):
+        self._restore_lr(trainer)  # the out-of-memory guard saves a checkpoint after this
+
+    def on_train_end(self, trainer, pl_module):
+        self._hold(trainer, False)  # what export and a later fine-tune get is a normal model
+
+
+def make_warmup_callback(model, warmup_batches: int, lr_scale: float = 1.0, announce: bool = True) -> HoldRestored:
     """A Lightning callback that holds the restored parameters still for the first batches, then trains
     the generator at ``lr_scale`` times its learning rate."""
-    import lightning.pytorch as pl
-
-    held = restored_parameters(model)
-
-    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
-    # trains, so planning, refusals and --help never pay for importing Lightning.
-    class HoldRestored(pl.Callback):
-        """requires_grad off for the restored generator until batch ``warmup_batches``; after it, the
-        generator's learning rate scaled for the batch's step only (the optimizer and its scheduler
-        keep piper's values, so checkpoints and a resume see nothing unusual)."""
-
-        holding: bool | None = None
-        saved_lr: list | None = None
-
-        def _scale_lr(self, trainer) -> None:
-            if lr_scale == 1.0 or self.holding or not trainer.optimizers:
-                return
-            groups = trainer.optimizers[0].param_groups  # piper's generator optimizer comes first
-            self.saved_lr = [group["lr"] for group in groups]
-            for group in groups:
-                group["lr"] *= lr_scale
-
-        def _restore_lr(self, trainer) -> None:
-            if self.saved_lr is not None:
-                for group, lr in zip(trainer.optimizers[0].param_groups, self.saved_lr, strict=True):
-                    group["lr"] = lr
-                self.saved_lr = None
-
-        def _hold(self, trainer, holding: bool) -> None:
-            if holding == self.holding:
-                return
-            for param in held:
-                param.requires_grad_(not holding)
-            if announce and trainer.is_global_zero and self.holding is not None:
-                print(f"warm-up done at batch {batches_done(trainer)}: the restored voice trains too now",
-                      file=sys.stderr, flush=True)
-            self.holding = holding
-
-        def on_train_start(self, trainer, pl_module):
-            self._hold(trainer, batches_done(trainer) < warmup_batches)
-
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            self._hold(trainer, batches_done(trainer) < warmup_batches)
-            self._scale_lr(trainer)
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            self._restore_lr(trainer)  # before any checkpoint of this batch is written
-
-        def on_exception(self, trainer, pl_module, exception):
-            self._restore_lr(trainer)  # the out-of-memory guard saves a checkpoint after this
-
-        def on_train_end(self, trainer, pl_module):
-            self._hold(trainer, False)  # what export and a later fine-tune get is a normal model
-
-    return HoldRestored()
+    return HoldRestored(restored_parameters(model), warmup_batches, lr_scale, announce)

@@ -78,8 +78,8 @@ def make_keep_best(dirpath: Path, keep_best: int = DEFAULT_KEEP_BEST, say=None, 
 
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
 
-    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
-    # trains, so planning, refusals and --help never pay for importing Lightning.
+    # Defined in the function on purpose: Lightning keys this callback's saved state by the class's
+    # qualified name, so moving the class would orphan the state of runs resumed across the change.
     class KeepBest(ModelCheckpoint):
         def format_checkpoint_name(self, metrics, filename=None, ver=None, prefix=None):
             metrics = dict(metrics)
@@ -113,8 +113,8 @@ def make_stall_stop(patience: int, say=None):
 
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
 
-    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
-    # trains, so planning, refusals and --help never pay for importing Lightning.
+    # Defined in the function on purpose: Lightning keys this callback's saved state by the class's
+    # qualified name, so moving the class would orphan the state of runs resumed across the change.
     class StopWhenStalled(EarlyStopping):
         stopped_at_step: int | None = None
 

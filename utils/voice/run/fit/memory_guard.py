@@ -11,6 +11,8 @@ import sys
 import traceback
 from pathlib import Path
 
+import lightning.pytorch as pl
+
 from utils.voice.run_config import batches_done
 
 
@@ -30,33 +32,34 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return False
 
 
-def make_oom_guard(save_path: Path, on_saved=None):
-    """A callback that, on an out-of-memory error inside fit, frees what it can and saves ``save_path``."""
-    import lightning.pytorch as pl
+class OutOfMemoryGuard(pl.Callback):
+    """On an out-of-memory error inside fit: frees what it can and saves ``save_path``
+    (``on_saved(path)`` is told), so the run can go on with smaller batches or shorter clips."""
 
-    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
-    # trains, so planning, refusals and --help never pay for importing Lightning.
-    class OutOfMemoryGuard(pl.Callback):
-        saved: Path | None = None
-        step: int | None = None
+    def __init__(self, save_path: Path, on_saved=None):
+        self.save_path, self.on_saved = Path(save_path), on_saved
+        self.saved: Path | None = None
+        self.step: int | None = None
 
-        def on_exception(self, trainer, pl_module, exception):
-            if not is_out_of_memory(exception):
-                return
-            self.step = batches_done(trainer)
-            # The traceback's frames hold the failed step's activations; drop them before saving.
-            traceback.clear_frames(exception.__traceback__)
-            _empty_device_cache()
-            try:
-                trainer.save_checkpoint(save_path, weights_only=False)
-            except Exception as exc:  # noqa: BLE001 - the OOM is the error to report; say why no checkpoint
-                print(f"could not save a checkpoint after running out of memory: {exc}", file=sys.stderr)
-                return
-            self.saved = Path(save_path)
-            if on_saved is not None:
-                on_saved(self.saved)
+    def on_exception(self, trainer, pl_module, exception):
+        if not is_out_of_memory(exception):
+            return
+        self.step = batches_done(trainer)
+        # The traceback's frames hold the failed step's activations; drop them before saving.
+        traceback.clear_frames(exception.__traceback__)
+        _empty_device_cache()
+        try:
+            trainer.save_checkpoint(self.save_path, weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - the OOM is the error to report; say why no checkpoint
+            print(f"could not save a checkpoint after running out of memory: {exc}", file=sys.stderr)
+            return
+        self.saved = self.save_path
+        if self.on_saved is not None:
+            self.on_saved(self.saved)
 
-    return OutOfMemoryGuard()
+
+def make_oom_guard(save_path: Path, on_saved=None) -> OutOfMemoryGuard:
+    return OutOfMemoryGuard(save_path, on_saved)
 
 
 def _empty_device_cache() -> None:

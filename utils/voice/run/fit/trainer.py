@@ -6,9 +6,11 @@ they must run, and what the fit leaves behind (``RunResult``).
 and plus what a user needs: atomic checkpoints, a clean stop on SIGINT/SIGTERM/SIGHUP (and Slurm's
 requeue signal: ``utils.voice.run.fit.signals``), ``--resume`` and ``--finetune``.
 
-The classes here (and in the other ``fit`` modules) are defined inside the functions that use
-them: their base classes are Lightning's or piper's, imported only once a run trains, so
-planning, refusals and ``--help`` never pay for importing Lightning.
+The classes here (and ``fit/signals.py``'s) are defined inside the functions that use them: both
+modules are imported when ``tasks.train`` starts, and their base classes are Lightning's or
+piper's, imported only once a run trains, so planning, refusals and ``--help`` never pay for
+importing Lightning. Modules imported only by a training run (``hold_restored``, ``memory_guard``,
+``output/checkpoint_files``) define theirs at module level.
 """
 
 from __future__ import annotations

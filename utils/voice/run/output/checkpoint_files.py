@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
 from utils.files import atomic_path
 from utils.voice.base.checkpoints import load_checkpoint_safely
 
@@ -36,21 +38,19 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         raise full from exc
 
 
-def make_checkpoint_io():
+class AtomicCheckpointIO(TorchCheckpointIO):
     """A Lightning CheckpointIO plugin: atomic saves, weights-only loads (resume included)."""
-    from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-    # Defined when called: its base class comes from Lightning (or piper), imported only once a run
-    # trains, so planning, refusals and --help never pay for importing Lightning.
-    class AtomicCheckpointIO(TorchCheckpointIO):
-        # Lightning's default writes the whole checkpoint into a BytesIO first (a second copy of
-        # ~600 MB in memory) and then overwrites the target in place; this streams to a temp file.
-        def save_checkpoint(self, checkpoint, path, storage_options=None):
-            if storage_options is not None:
-                raise TypeError("AtomicCheckpointIO takes no storage_options")
-            atomic_torch_save(checkpoint, path)
+    # Lightning's default writes the whole checkpoint into a BytesIO first (a second copy of
+    # ~600 MB in memory) and then overwrites the target in place; this streams to a temp file.
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        atomic_torch_save(checkpoint, path)
 
-        def load_checkpoint(self, path, map_location=None, weights_only=None):
-            return load_checkpoint_safely(path, map_location=map_location or "cpu")
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return load_checkpoint_safely(path, map_location=map_location or "cpu")
 
+
+def make_checkpoint_io() -> AtomicCheckpointIO:
     return AtomicCheckpointIO()
