@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_train import REPO, SENTENCE, fit_export_speak, measure, throughput
+from benchmarks.bench_train import REPO, SENTENCE, measure, run_plain_piper, throughput
 
 SAMPLE_RATE = 22050  # medium
 # piper.train as a user runs it, with validation: its val_mos checkpoint raises at the first epoch
@@ -73,26 +73,9 @@ def run_ours(work: Path, base: Path, steps: int, batch_size: int, precision: str
 
 
 def run_plain(work: Path, base: Path, steps: int, batch_size: int) -> dict:
-    from utils.voice.data.audio_prep import prepare_dataset
-    from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
-
-    # The same clips at 22050 Hz, prepared outside the timed part (ours counts its preparation).
-    prepared = prepare_dataset(validate_dataset(SAMPLE_DATASET), work / "cache-plain", progress=False,
-                               sample_rate=SAMPLE_RATE)
-    root = work / "plain"
-    log = work / "plain-steps.txt"
-    env = os.environ | {"BENCH_STEP_LOG": str(log), "PYTHONPATH": str(REPO)}
-    fit = [sys.executable, "-c", PLAIN_FIT_OFFLINE, "fit",
-           "--data.csv_path", str(prepared.csv_path), "--data.audio_dir", str(prepared.audio_dir),
-           "--data.cache_dir", str(root / "cache"), "--data.espeak_voice", "en-us",
-           "--data.config_path", str(root / "config.json"), "--data.voice_name", "plain",
-           "--data.batch_size", str(batch_size), "--data.num_workers", "2", "--data.validation_split", "0.1",
-           "--model.sample_rate", str(SAMPLE_RATE), "--model.mos_metric", "none",
-           "--model.warmstart_ckpt", str(base), "--trainer.max_steps", str(2 * steps),  # two optimisers a batch
-           "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.precision", "32-true",
-           "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(root),
-           "--trainer.callbacks+=benchmarks.step_timer.StepTimer"]
-    return fit_export_speak(fit, root, log, env)
+    # From the same base, piper's validation split (validated every epoch), its default loader workers.
+    return run_plain_piper(work, steps, SAMPLE_RATE, batch_size, fit_script=PLAIN_FIT_OFFLINE, options=[
+        "--data.num_workers", "2", "--data.validation_split", "0.1", "--model.warmstart_ckpt", str(base)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,33 +83,36 @@ def run_ours(work: Path, steps: int) -> dict:
 
 
 def run_plain(work: Path, steps: int) -> dict:
+    # The demo's network and schedule: x_low at 16 kHz, batch 2, segment 4096, no validation.
+    return run_plain_piper(work, steps, sample_rate=16000, batch_size=2, options=[
+        "--data.num_workers", "0", "--data.validation_split", "0", "--data.num_test_examples", "0",
+        "--model.segment_size", "4096", "--model.hidden_channels", "96", "--model.inter_channels", "96",
+        "--model.filter_channels", "384", "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0"])
+
+
+def run_plain_piper(work: Path, steps: int, sample_rate: int, batch_size: int, options: list[str],
+                    fit_script: str = PLAIN_FIT) -> dict:
+    """Plain piper end to end as its user runs it on the bundled sample: ``piper.train fit``
+    (``fit_script``) for ``steps`` batches, fp32 on the CPU, with the run's own ``options`` after the
+    shared ones; export_onnx of its last.ckpt; one sentence spoken. The sample is converted to
+    ``sample_rate`` outside the timed part."""
     from utils.voice.data.audio_prep import prepare_dataset
     from utils.voice.data.dataset import SAMPLE_DATASET, validate_dataset
 
-    # The same 16 kHz clips our run trains on, prepared outside the timed part.
     prepared = prepare_dataset(validate_dataset(SAMPLE_DATASET), work / "cache-plain", progress=False,
-                               sample_rate=16000)
+                               sample_rate=sample_rate)
     root = work / "plain"
     log = work / "plain-steps.txt"
     env = os.environ | {"BENCH_STEP_LOG": str(log), "PYTHONPATH": str(REPO)}
-    fit = [sys.executable, "-c", PLAIN_FIT, "fit",
+    fit = [sys.executable, "-c", fit_script, "fit",
            "--data.csv_path", str(prepared.csv_path), "--data.audio_dir", str(prepared.audio_dir),
            "--data.cache_dir", str(root / "cache"), "--data.espeak_voice", "en-us",
            "--data.config_path", str(root / "config.json"), "--data.voice_name", "plain",
-           "--data.batch_size", "2", "--data.num_workers", "0", "--data.validation_split", "0",
-           "--data.num_test_examples", "0", "--model.sample_rate", "16000", "--model.segment_size", "4096",
-           "--model.hidden_channels", "96", "--model.inter_channels", "96", "--model.filter_channels", "384",
-           "--model.mos_metric", "none", "--trainer.max_steps", str(2 * steps),
+           "--data.batch_size", str(batch_size), "--model.sample_rate", str(sample_rate),
+           "--model.mos_metric", "none", "--trainer.max_steps", str(2 * steps),  # two optimisers a batch
            "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.precision", "32-true",
-           "--trainer.limit_val_batches", "0",
-           "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
-           "--trainer.default_root_dir", str(root), "--trainer.callbacks+=benchmarks.step_timer.StepTimer"]
-    return fit_export_speak(fit, root, log, env)
-
-
-def fit_export_speak(fit: list[str], root: Path, log: Path, env: dict) -> dict:
-    """Plain piper end to end as its user runs it: ``fit`` (a piper.train command writing under
-    ``root``, its batch times into ``log``), export_onnx of its last.ckpt, one sentence spoken."""
+           "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(root),
+           "--trainer.callbacks+=benchmarks.step_timer.StepTimer", *options]
     fit_wall, fit_rss, _ = measure(fit, env)
     ckpt = next(root.rglob("last.ckpt"))
     onnx = root / "plain.onnx"

@@ -12,18 +12,15 @@ user cache), written atomically; a missing or unreadable file means "not measure
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from utils.files import atomic_write_text
+from utils.machine.machine_profile import default_profile_path, read_profile, write_if_changed
 
 MIN_BATCHES = 3  # fewer timed batches than this say too little to be kept
 
 
 def times_path(profile_path: Path | None = None) -> Path:
-    from utils.machine.machine_profile import default_profile_path
-
     profile = profile_path or default_profile_path()
     return profile.with_name(profile.name.replace("profile", "batch-times", 1))
 
@@ -44,17 +41,9 @@ def key(accelerator: str, torch_version: str, quality: str, batch_size: int, pre
     return f"{device_label(accelerator)} | torch {torch_version} | {quality} | batch {batch_size} | {precision}"
 
 
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def lookup(entry_key: str, path: Path | None = None) -> dict | None:
     """``{"median_s", "batches", "measured_on"}`` recorded under ``entry_key``, or None."""
-    found = _read(path or times_path()).get(entry_key)
+    found = (read_profile(path or times_path()) or {}).get(entry_key)
     return found if isinstance(found, dict) and isinstance(found.get("median_s"), (int, float)) else None
 
 
@@ -63,9 +52,9 @@ def record(entry_key: str, median_s: float, batches: int, path: Path | None = No
     if batches < MIN_BATCHES or not median_s > 0:
         return False
     path = path or times_path()
-    data = _read(path)
+    data = read_profile(path) or {}  # the profile's reader and writer: JSON, atomic, unchanged bytes kept
     data[entry_key] = {"median_s": round(median_s, 4), "batches": batches,
                        "measured_on": time.strftime("%Y-%m-%d")}
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_if_changed(path, data)
     return True

@@ -34,7 +34,7 @@ def incompatible(patching_module: str, what: str) -> PiperCompatError:
         f"pin piper-tts=={SUPPORTED_PIPER} in pixi.toml or update the patch.")
 
 
-def piper_module(name: str, patching_module: str = __name__):
+def piper_module(name: str, patching_module: str):
     """``piper.train.vits.<name>``, or the incompatibility error when it cannot be imported."""
     try:
         return importlib.import_module(f"{VITS}.{name}")

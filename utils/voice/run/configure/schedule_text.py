@@ -31,6 +31,7 @@ import statistics
 from typing import Any
 
 from utils.machine import batch_times
+from utils.voice.publish.report_page import format_duration
 from utils.voice.run.configure import watch_options
 from utils.voice.run_config import RunSettings
 
@@ -182,12 +183,6 @@ def times_key(settings: RunSettings) -> str:
                            settings.schedule.batch_size, settings.trainer.precision)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
-
-
 def planned_estimate(settings: RunSettings) -> str:
     """The line printed before training: an epoch's time from this machine's last measured run."""
     per_epoch = batches_per_epoch(settings)
@@ -197,9 +192,9 @@ def planned_estimate(settings: RunSettings) -> str:
     if found is None:
         return (f"estimate: not measured yet for {what}; this run's summary gives it and the next run "
                 "starts from it")
-    total = f", {_duration(found['median_s'] * settings.schedule.max_steps)} for the {settings.schedule.max_steps} " \
-            "batches" if settings.schedule.max_steps else ""
-    return (f"estimate: about {_duration(found['median_s'] * per_epoch)} per epoch ({per_epoch} batches x "
+    steps = settings.schedule.max_steps
+    total = f", {format_duration(found['median_s'] * steps)} for the {steps} batches" if steps else ""
+    return (f"estimate: about {format_duration(found['median_s'] * per_epoch)} per epoch ({per_epoch} batches x "
             f"{found['median_s']:.2f} s, the median batch of the last run of {what}, {found['measured_on']})"
             f"{total}; training batches only")
 
