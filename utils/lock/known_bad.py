@@ -4,6 +4,8 @@ The audit's `known-bad` rule fails on any locked package (PyPI record, or the Py
 record provides) whose version is listed here. pixi.toml keeps floors above these too, so a re-lock
 does not pick them; this table catches a lock that got them anyway (an old lock, a hand edit, a
 floor removed). Add a row when an advisory names a package we lock: name, versions, reason, source.
+`pixi-policy.toml`'s [bans] repeat these rows for pixi-policy (`pixi run policy`); `utils.lock.policy_file`
+compares the two, and the policy task and the tests refuse a policy that disagrees.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ class KnownBad:
 KNOWN_BAD: tuple[KnownBad, ...] = (
     KnownBad("lightning", "==2.6.2", "malicious upload that stole credentials", "GHSA-w37p-236h-pfx3"),
     KnownBad("lightning", "==2.6.3", "malicious upload that stole credentials", "GHSA-w37p-236h-pfx3"),
-    KnownBad("lightning", "<2.6.6", "`load_from_checkpoint` can execute code carried by a checkpoint",
-             "fixed in lightning 2.6.6 (its release notes)"),
+    KnownBad("lightning", "<2.6.6",
+             "`load_from_checkpoint` ran code named by a checkpoint's `_instantiator` value, "
+             "even with weights_only=True",
+             "GHSA-qqmf-gpg7-g8gw (CVE-2026-58659; fixed in 2.6.6 by Lightning PR #21832)"),
 )
 
 
