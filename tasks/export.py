@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
 
+    from utils.machine.espeak_path import guard_espeak_data_path
     from utils.voice.base.checkpoints import CheckpointError
     from utils.voice.publish.checkpoint_export import export_checkpoint, run_settings, safe_stem
     from utils.voice.publish.voice_naming import NamingError
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     voice_name = name or run_settings(source).get("voice", {}).get("voice_name") or "voice"
     output = Path(args.output) if args.output else Path("outputs") / f"{voice_name}-{safe_stem(source)}"
     print(f"exporting {source} into {output}", file=sys.stderr, flush=True)
+    guard_espeak_data_path()  # the sample is spoken through espeak-ng, and macOS's cuts data paths at 159 bytes
     try:
         voice = export_checkpoint(source, output, voice_name=voice_name, espeak_voice=args.espeak_voice,
                                   sample_text=args.sample_text)

@@ -128,10 +128,10 @@ def _add_base(parser: argparse.ArgumentParser) -> None:
                            "what only training uses starts fresh")
     base.add_argument("--warmup-batches", type=int, metavar="N",
                       help="fine-tune from a voice's ONNX: train its fresh parts alone for N batches, the "
-                           "restored ones held still, then everything (default: measured, see README)")
+                           "restored ones held still, then everything (default: measured, see docs/fine-tuning.md)")
     base.add_argument("--finetune-lr-scale", type=float, metavar="F",
                       help="fine-tune from a voice's ONNX: after the warm-up the generator learns at F times "
-                           "piper's learning rate (default: measured, see README)")
+                           "piper's learning rate (default: measured, see docs/fine-tuning.md)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    from utils.machine.espeak_path import guard_espeak_data_path
     from utils.voice import pipeline
     from utils.voice.run.results.outcome import report_failure
 
     try:
+        guard_espeak_data_path()  # before anything starts espeak-ng: macOS's cuts data paths at 159 bytes
         if options.validate_only:
             return pipeline.validate_only(options.dataset, options.watch.max_phoneme_ids, options.voice.espeak_voice,
                                           report_format="json" if options.json else "text", exclude=options.exclude,

@@ -4,9 +4,10 @@
     python -m tasks.verify [--json] [--quick] [--lock PATH]
 
 Checks installed versions against pixi.lock (pixi env, or a tasks.venv env via its
-coaxial-venv.json), the accelerator the environment promises, the CUDA arch in the torch build,
-the in-process patches, the chosen precision, the alignment kernel and (unless --quick) one real
-training step of a tiny VITS on the chosen device and precision.
+coaxial-venv.json), the espeak-ng data path's length (macOS's espeak-ng cuts it at 159 bytes),
+the accelerator the environment promises, the CUDA arch in the torch build, the in-process patches,
+the chosen precision, the alignment kernel and (unless --quick) one real training step of a tiny
+VITS on the chosen device and precision.
 Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 bad arguments.
 """
 

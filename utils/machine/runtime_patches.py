@@ -80,6 +80,11 @@ def apply_runtime_patches(accelerator: str | None = None, precision: str | None 
         applied["heap"] = heap.keep_freed_memory()
     # The step patches too: without them every batch waits on the device dozens of times.
     patches = piper_compat.install_piper_patches() + step_patches.install_step_patches() if piper else []
+    # macOS: piper's espeak-ng cuts data paths over 159 bytes, and a project ~90 characters deep is enough.
+    from utils.machine.espeak_path import guard_espeak_data_path
+
+    if piper and (link := guard_espeak_data_path()):
+        applied["espeak-ng data path"] = f"short link {link}"
     return {
         "accelerator": choice.accelerator,
         "devices": choice.devices,

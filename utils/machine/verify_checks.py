@@ -383,6 +383,7 @@ def run_checks(quick: bool = False, lock_path: Path | None = None, record_path: 
                progress=None) -> list[Check]:
     """All checks in order; ``progress(name)`` is called before each slow one."""
     from utils.machine import hardware
+    from utils.machine.espeak_path import check_data_path as check_espeak_data_path
     from utils.machine.piper_compat import PiperCompatError
     from utils.machine.precision_policy import PolicyError
     from utils.machine.runtime_patches import apply_runtime_patches
@@ -394,6 +395,7 @@ def run_checks(quick: bool = False, lock_path: Path | None = None, record_path: 
         lock_path = Path(root) / "pixi.lock" if root else DEFAULT_LOCK
     checks = check_drift(env, Path(lock_path))
     checks.append(check_versions())
+    checks.append(check_espeak_data_path())
     say("probing hardware")
     hw = hardware.probe()
     checks += [check_accelerator(env, hw), check_arch(hw)]

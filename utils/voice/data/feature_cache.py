@@ -121,6 +121,10 @@ def _clean_vad():
 def _start(settings: FeatureSettings) -> None:
     from piper.train.vits import dataset
 
+    from utils.machine.espeak_path import guard_espeak_data_path
+
+    # A worker started fresh (spawn: macOS, Windows) has not got the parent's guard.
+    guard_espeak_data_path()
     global _worker
     _worker = SimpleNamespace(settings=settings, vad=_clean_vad(),
                               espeak=dataset.EspeakPhonemizer() if settings.phoneme_type == "espeak" else None)
