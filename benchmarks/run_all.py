@@ -30,6 +30,7 @@ BENCHMARKS = {
     "prepare": "benchmarks.bench_prepare",  # 400 clips: one process against every core
     "padding": "benchmarks.bench_padding",  # padding and repeating shapes: random vs by length
     "voice-measures": "benchmarks.bench_voice_measures",  # MCD, F0, duration, WER on 8 clips per validation
+    "listener-score": "benchmarks.bench_listener_score",  # DNSMOS (and distillmos if installed): noise, joe vs demo
     "onnx-base": "benchmarks.bench_onnx_base",  # fine-tune from joe's ONNX vs from nothing (~40 min on 2 cores)
 }
 

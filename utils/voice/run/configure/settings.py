@@ -208,7 +208,11 @@ def _resolve_model_and_data(passthrough: dict[str, dict[str, Any]], voice: Voice
     if "segment_size" not in passthrough["model"] and "segment_size" not in passthrough["data"]:
         model["segment_size"] = schedule.segment_size
     model["num_speakers"] = max(1, num_speakers)
-    model["mos_metric"] = "none"  # the MOS model is a download; offline it is never logged
+    if "mos_metric" not in passthrough["model"]:
+        # piper's val_mos model is a torch.hub download: logged only when it is already here
+        from utils.voice.evaluate.listener import piper_mos_metric
+
+        model["mos_metric"] = piper_mos_metric()
     return ModelSettings.from_kwargs(model), DataSettings.from_kwargs(data)
 
 
