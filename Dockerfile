@@ -30,7 +30,7 @@ COPY pixi.toml pixi.lock ./
 # --locked: install exactly the records in pixi.lock (URLs and sha256s), and stop if pixi judges
 # the lock out of date for pixi.toml instead of re-solving. The lock is in pixi's own format and
 # CI checks it by pixi's rules, so an image can never be built from a lock that disagrees with
-# the manifest; see README "Docker".
+# the manifest; see docs/environments.md "Docker".
 RUN --mount=type=cache,target=/root/.cache/rattler \
     pixi install --locked --environment "${PIXI_ENV}"
 

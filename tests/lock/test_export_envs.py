@@ -155,7 +155,7 @@ def test_pip_files_pin_torch_only_on_linux_aarch64_where_conda_has_none(lock, ex
 
 
 def test_cuda12_exports_use_the_real_subdirs_and_name_the_virtual_package(lock, exported, tmp_path):
-    # The lock calls cuda12's platforms p1/p2; conda users ask for linux-64 (the README's command).
+    # The lock calls cuda12's platforms p1/p2; conda users ask for linux-64 (docs/environments.md's command).
     assert sorted(lock.subdirs("cuda12")) == ["linux-64", "win-64"] != sorted(lock.platforms("cuda12"))
     export = exported / conda_lock_filename("cuda12")
     _render_explicit(export, "cuda12-{platform}", tmp_path, "--platform", "linux-64")

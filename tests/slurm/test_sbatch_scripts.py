@@ -198,7 +198,7 @@ def test_scancel_of_a_running_job_saves_before_slurm_kills_it(cluster, job_env, 
     _wait(cluster, job_id, lambda job: job["JobState"] not in ("PENDING", "RUNNING") or checkpoint.exists(),
           "the first checkpoint", log)
     # SIGTERM to every process of the job, SIGKILL KillWait later (the test cluster's 120 s leaves a
-    # slow shared machine time to finish the batch; Slurm's default is 30 s: see the README)
+    # slow shared machine time to finish the batch; Slurm's default is 30 s: see docs/stopping-and-clusters.md)
     cluster.command("scancel", str(job_id))
     job = _wait(cluster, job_id, lambda job: job["JobState"] not in ("RUNNING", "COMPLETING"), "the cancel", log)
     text = log.read_text()
