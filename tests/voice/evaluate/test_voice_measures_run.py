@@ -18,7 +18,7 @@ from tasks.train import main as train_main
 from utils.voice.data.dataset import SAMPLE_DATASET
 
 pytestmark = pytest.mark.slow
-MEASURES = ("val_mcd", "val_f0_rmse", "val_voicing_error", "val_duration_error", "val_wer")
+MEASURES = ("val_mcd", "val_f0_rmse", "val_voicing_error", "val_duration_error", "val_wer", "val_listener")
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +52,20 @@ def test_the_run_writes_its_held_out_clips_and_the_measures_of_each_validation(r
     validated = [row for row in rows if row.get("val_mcd")]
     assert [int(row["step"]) for row in validated] == [3]
     assert all(float(validated[0][name]) >= 0 for name in ("val_mcd", "val_voicing_error", "val_duration_error"))
+    assert 1.0 <= float(validated[0]["val_listener"]) <= 5.0  # the predicted listener score (MOS)
 
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     measures = summary["voice_measures"]
     assert measures["clips"] == 2 and measures["recordings_wer"] is not None
+    assert 1.0 <= measures["recordings_listener"] <= 5.0  # the recordings' own score: val_listener's ceiling
     (validation,) = measures["validations"]
     assert validation["step"] == 3 and validation["val_mcd"] == pytest.approx(float(validated[0]["val_mcd"]), abs=1e-5)
+    assert validation["val_listener"] == pytest.approx(float(validated[0]["val_listener"]), abs=1e-5)
     assert validation["seconds"] > 0
 
     page = (run / "report.html").read_text(encoding="utf-8")
     assert "How close to the speaker" in page and "report_voice_measures.png" in page
+    assert "dashed: the recordings themselves (the ceiling)" in page
     assert (run / "report_voice_measures.png").stat().st_size > 5_000
 
 

@@ -8,12 +8,21 @@ phonemizer, noise and length scales and loudness normalisation, without exportin
 time) and compares with the audio piper trained on (its normalised copy of each recording, at
 the voice's rate). The medians become ``val_mcd``, ``val_f0_rmse``, ``val_voicing_error``,
 ``val_duration_ratio`` (as ``|1 - ratio|`` in ``val_duration_error``, so that lower is better
-like the others) and, for English voices, ``val_wer``: in ``trainer.callback_metrics`` (so a
-checkpoint callback can rank by them), in each ``record``, and through ``on_scores``.
+like the others), for English voices ``val_wer``, and ``val_listener``, the predicted listener
+score (``utils.voice.evaluate.listener``: DNSMOS, 1 bad .. 5 excellent, the one measure where
+higher is better): in ``trainer.callback_metrics`` (so a checkpoint callback can rank by them), in
+each ``record``, and through ``on_scores``. The recogniser's WER and the listener score of the
+recordings themselves, worked out once at the first validation, are the ceilings of the last two.
+
+The listener score needs no recording, so it rates the voice as a listener hears it; it costs under
+a second of CPU per clip per validation. Without the speechmos wheel it is left out (one line says
+why) and the other measures go on. ``--best-by`` does not offer it: checkpoints are kept lowest
+score first (``fit/keep_best.py``), the wrong way round for a score where higher is better.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +36,10 @@ from utils.voice.run_config import batches_done
 
 # metric name -> the key of the median it reports (duration is turned into a distance from 1)
 METRICS = {"val_mcd": "mcd_db", "val_f0_rmse": "f0_rmse_cents", "val_voicing_error": "voicing_error",
-           "val_duration_error": "duration_ratio", "val_wer": "wer"}
+           "val_duration_error": "duration_ratio", "val_wer": "wer", "val_listener": "listener"}
+# Measures some runs cannot take (WER: English voices only; listener: needs speechmos): absent from
+# callback_metrics there rather than NaN, since nothing can rank by them.
+WHERE_AVAILABLE = ("val_wer", "val_listener")
 
 
 @dataclass
@@ -37,6 +49,18 @@ class MeasureRecord:
     seconds: float                           # wall time the measures took (training waited this long)
     values: dict = field(default_factory=dict)  # val_* metric -> value (None where not measured)
     recordings_wer: float | None = None      # the recogniser on the same recordings: the ceiling of val_wer
+    recordings_listener: float | None = None  # the listener score of the same recordings: val_listener's ceiling
+
+
+@dataclass
+class ValidationJudges:
+    """What rates the spoken clips besides the measures, loaded once per run (None where it cannot
+    run here), and its rating of the recordings themselves: the ceiling a voice can hope for."""
+
+    recognizer: object = None                # WER, English voices only
+    listener: object = None                  # the predicted listener score, with the speechmos wheel
+    recordings_wer: float | None = None
+    recordings_listener: float | None = None
 
 
 @dataclass
@@ -86,8 +110,7 @@ def make_callback(output: Path, voice_config_path: Path, sources: list[str], rat
             self.records: list[MeasureRecord] = []
             self._clips: list[_Clip] | None = None
             self._phonemizer = None
-            self._recognizer = None
-            self.recordings_wer: float | None = None
+            self.judges = ValidationJudges()
 
         def on_validation_end(self, trainer, pl_module):
             if trainer.sanity_checking:
@@ -100,25 +123,27 @@ def make_callback(output: Path, voice_config_path: Path, sources: list[str], rat
             if record is not None and on_scores is not None:
                 on_scores(record)
 
+        def start(self, trainer) -> None:
+            """At the first validation: the held-out clips and what judges them besides the measures."""
+            self._phonemizer = SamplePhonemizer.from_file(voice_config_path)
+            found = held_out_of(trainer.datamodule, sources, rates)
+            write_held_out(output, [clip for clip, _ in found], self._phonemizer.config.espeak_voice)
+            self._clips = load_clips(found, count)
+            if self._clips:
+                self.judges = load_judges(self._clips, self._phonemizer.config, say)
+
         def measure(self, trainer, pl_module) -> MeasureRecord | None:
             started = time.perf_counter()
             if self._clips is None:
-                self._phonemizer = SamplePhonemizer.from_file(voice_config_path)
-                found = held_out_of(trainer.datamodule, sources, rates)
-                write_held_out(output, [clip for clip, _ in found], self._phonemizer.config.espeak_voice)
-                self._clips = load_clips(found, count)
-                if self._clips and is_english(self._phonemizer.config.espeak_voice):
-                    from utils.voice.evaluate.recognizer import Recognizer
-
-                    self._recognizer = Recognizer()
-                    self.recordings_wer = recordings_wer(self._clips, self._recognizer,
-                                                         self._phonemizer.config.sample_rate)
+                self.start(trainer)
             if not self._clips:
                 return None
-            medians = median_of(score_clips(pl_module.model_g, self._phonemizer, self._clips, self._recognizer))
+            judges = self.judges
+            medians = median_of(score_clips(pl_module.model_g, self._phonemizer, self._clips, judges.recognizer,
+                                             judges.listener))
             record = MeasureRecord(step=batches_done(trainer), clips=len(self._clips),
                                    seconds=time.perf_counter() - started, values=metric_values(medians),
-                                   recordings_wer=self.recordings_wer)
+                                   recordings_wer=judges.recordings_wer, recordings_listener=judges.recordings_listener)
             self.records.append(record)
             say(f"voice measures at batch {record.step} ({record.clips} held-out clips, {record.seconds:.1f} s): "
                 + ", ".join(f"{name} {value:.3g}" for name, value in record.values.items() if value is not None))
@@ -141,7 +166,39 @@ def recordings_wer(clips: list[_Clip], recognizer, sample_rate: int) -> float | 
     return median_of(rows)["wer"]
 
 
-def score_clips(generator, phonemizer, clips: list[_Clip], recognizer=None) -> list[dict]:
+def load_judges(clips: list[_Clip], voice_config, say) -> ValidationJudges:
+    """The recogniser (English voices) and the listener score, and their ceilings on ``clips``."""
+    judges = ValidationJudges()
+    rate = voice_config.sample_rate
+    if is_english(voice_config.espeak_voice):
+        from utils.voice.evaluate.recognizer import Recognizer
+
+        judges.recognizer = Recognizer()
+        judges.recordings_wer = recordings_wer(clips, judges.recognizer, rate)
+    judges.listener = load_listener(say)
+    if judges.listener is not None:
+        judges.recordings_listener = recordings_listener(clips, judges.listener, rate)
+    return judges
+
+
+def load_listener(say):
+    """The listener score (DNSMOS, about a second to load); None without the speechmos wheel, said once."""
+    from utils.voice.evaluate.listener import ListenerScore, listener_missing
+
+    reason = listener_missing()
+    if reason is not None:
+        say(f"voice measures: no predicted listener score (val_listener) in this run: {reason}")
+        return None
+    return ListenerScore()
+
+
+def recordings_listener(clips: list[_Clip], listener, sample_rate: int) -> float:
+    """The median listener score of the recordings themselves (the ceiling: a voice rarely sounds
+    better than what it learned from)."""
+    return float(statistics.median(listener.score(clip.audio, sample_rate) for clip in clips))
+
+
+def score_clips(generator, phonemizer, clips: list[_Clip], recognizer=None, listener=None) -> list[dict]:
     """The measures of each clip spoken by the in-memory ``generator`` (its train/eval mode kept)."""
     from utils.voice.evaluate.measures import score_clip
     from utils.voice.publish.samples import speak_texts
@@ -153,6 +210,8 @@ def score_clips(generator, phonemizer, clips: list[_Clip], recognizer=None) -> l
         row = score_clip(clip.audio, spoken, rate).as_dict()
         if recognizer is not None:
             row["wer"] = word_error_rate(clip.meta.text, recognizer.transcribe(spoken, rate))
+        if listener is not None:
+            row["listener"] = listener.score(spoken, rate)
         rows.append(row)
     return rows
 
@@ -163,6 +222,6 @@ def _publish(trainer, values: dict) -> None:
     import torch
 
     for name, value in values.items():
-        if value is None and name == "val_wer":
-            continue  # not an English voice: nothing to rank by (--best-by wer is refused for it)
+        if value is None and name in WHERE_AVAILABLE:
+            continue  # not an English voice, or no speechmos: nothing to rank by (--best-by wer is refused)
         trainer.callback_metrics[name] = torch.tensor(float("nan") if value is None else float(value))

@@ -31,7 +31,8 @@ MEASURES_PNG = "report_voice_measures.png"
 MEASURE_PANELS = {"val_mcd": "MCD-DTW, dB (lower is better)", "val_f0_rmse": "F0 RMSE, cents (lower is better)",
                   "val_voicing_error": "voicing error (lower is better)",
                   "val_duration_error": "|1 - duration ratio| (lower is better)",
-                  "val_wer": "word error rate (lower is better)"}
+                  "val_wer": "word error rate (lower is better)",
+                  "val_listener": "predicted listener score, 1-5 (higher is better)"}
 REFRESH_S = 30  # reload interval while training runs; validations are minutes apart on a GPU
 
 
@@ -60,6 +61,7 @@ class PageState:
     # (step, {metric: value or None}) per validation: how close the voice is to the held-out recordings
     measures: list[tuple[int, dict]] = field(default_factory=list)
     recordings_wer: float | None = None  # the recogniser's median WER on those recordings (the ceiling)
+    recordings_listener: float | None = None  # the median listener score of those recordings (the ceiling)
     updated: str = ""
     # (step, device tensor) per batch, read into train_mel in one go when the page is written:
     # a float() per batch would make the host wait for the GPU every batch.
@@ -134,27 +136,43 @@ def plot_mel_curves(state: PageState, path: Path) -> Path | None:
     return path
 
 
-def plot_measures(state: PageState, path: Path) -> Path | None:
-    """One small panel per voice measure against the batch (validations that measured it)."""
-    panels = [(name, title, [(step, values[name]) for step, values in state.measures
-                             if values.get(name) is not None]) for name, title in MEASURE_PANELS.items()]
+@dataclass
+class MeasurePanel:
+    name: str
+    title: str
+    points: list[tuple[int, float]]     # (batch, median) of the validations that measured it
+    ceiling: float | None = None        # the same measure on the recordings themselves
+
+
+def measure_panels(state: PageState) -> list[MeasurePanel]:
+    """The panels of the measures plot: each measure some validation took, in MEASURE_PANELS order."""
+    ceilings = {"val_wer": state.recordings_wer, "val_listener": state.recordings_listener}
+    panels = [MeasurePanel(name, title, [(step, values[name]) for step, values in state.measures
+                                         if values.get(name) is not None], ceilings.get(name))
+              for name, title in MEASURE_PANELS.items()]
     # F0 stays on the page when no frame was voiced in both (a young voice mumbles): say so there.
-    panels = [panel for panel in panels if panel[2] or (panel[0] == "val_f0_rmse" and state.measures)]
+    return [panel for panel in panels if panel.points or (panel.name == "val_f0_rmse" and state.measures)]
+
+
+def plot_measures(state: PageState, path: Path) -> Path | None:
+    """One small panel per voice measure against the batch (validations that measured it), with the
+    recordings' own score as a dashed line where there is one (WER, listener score)."""
+    panels = measure_panels(state)
     if not panels:
         return None
     from utils.voice.publish.report import pyplot
 
     plt = pyplot()
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 1.7 * len(panels)), sharex=True, squeeze=False)
-    for ax, (name, title, points) in zip(axes[:, 0], panels, strict=True):
-        if points:
-            ax.plot(*zip(*points, strict=True), marker="o", linewidth=1.2)
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        if panel.points:
+            ax.plot(*zip(*panel.points, strict=True), marker="o", linewidth=1.2)
         else:
             ax.text(0.5, 0.5, "no frame voiced in both yet", ha="center", va="center", transform=ax.transAxes)
-        if name == "val_wer" and state.recordings_wer is not None:
-            ax.axhline(state.recordings_wer, color="grey", linestyle="--", linewidth=1, label="recordings (ceiling)")
+        if panel.ceiling is not None:
+            ax.axhline(panel.ceiling, color="grey", linestyle="--", linewidth=1, label="recordings (ceiling)")
             ax.legend(fontsize=7)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(panel.title, fontsize=8)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("batch")
     fig.suptitle(f"{state.title}: held-out clips, median per validation", fontsize=9)
@@ -213,6 +231,16 @@ def _progress_html(state: PageState) -> str:
     return "".join(parts)
 
 
+def _measures_html(state: PageState, measures_png: str | None, version: str) -> str:
+    if not measures_png:
+        return "<h2>How close to the speaker</h2><p>no voice measures yet (they come with validation)</p>"
+    ceiling = any(panel.ceiling is not None for panel in measure_panels(state))
+    return (f'<h2>How close to the speaker</h2><img src="{html.escape(measures_png)}{version}" '
+            'alt="voice measures on held-out clips against batch"><p class="muted">medians over the held-out clips'
+            + ("; dashed: the recordings themselves (the ceiling)" if ceiling else "")
+            + '; README "How close is the voice to its speaker" says what each number means</p>')
+
+
 def render(state: PageState, loss_png: str | None, spectrogram_png: str | None,
            samples: list[SampleFile], output: Path, dataset_html: str = "", measures_png: str | None = None) -> str:
     """The page as text; image and audio links are relative to ``output``."""
@@ -234,11 +262,7 @@ def render(state: PageState, loss_png: str | None, spectrogram_png: str | None,
         f"<h2>Progress</h2>{_progress_html(state)}",
         "<h2>Mel loss</h2>" + (f'<img src="{esc(loss_png)}{version}" alt="train and validation mel loss '
                                'against batch">' if loss_png else "<p>no losses logged yet</p>"),
-        "<h2>How close to the speaker</h2>" + (
-            f'<img src="{esc(measures_png)}{version}" alt="voice measures on held-out clips against batch">'
-            '<p class="muted">medians over the held-out clips; README "How close is the voice to its speaker" '
-            "says what each number means</p>" if measures_png else "<p>no voice measures yet (they come with "
-            "validation)</p>"),
+        _measures_html(state, measures_png, version),
         "<h2>Latest sample</h2>" + (f'<img src="{esc(spectrogram_png)}{version}" alt="spectrogram of the latest '
                                     'sample">' if spectrogram_png else "<p>no sample yet</p>"),
         f"<h2>Samples, newest first ({len(samples)})</h2>"

@@ -76,6 +76,7 @@ def _voice_measures(settings: RunSettings, ckpt_dir: Path, control, result: RunR
         if result.watchers.page is not None:
             result.watchers.page.state.measures.append((measured.step, dict(measured.values)))
             result.watchers.page.state.recordings_wer = measured.recordings_wer
+            result.watchers.page.state.recordings_listener = measured.recordings_listener
 
     result.measures = make_callback(ckpt_dir.parent, ckpt_dir / "voice_config.json", list(prepared.sources),
                                     list(prepared.source_rates), on_scores=record)

@@ -182,7 +182,9 @@ def _voice_measures(result: RunResult) -> dict | None:
     records = result.measures.records if result.measures is not None else []
     if not records:
         return None
-    return {"clips": records[-1].clips, "recordings_wer": records[-1].recordings_wer, "held_out": "held_out.json",
+    # The recordings' own scores: the ceilings of val_wer (lower is better) and val_listener (higher is better).
+    return {"clips": records[-1].clips, "recordings_wer": records[-1].recordings_wer,
+            "recordings_listener": records[-1].recordings_listener, "held_out": "held_out.json",
             "validations": [{"step": r.step, "seconds": round(r.seconds, 3), **r.values} for r in records]}
 
 
