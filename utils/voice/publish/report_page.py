@@ -238,7 +238,7 @@ def _measures_html(state: PageState, measures_png: str | None, version: str) -> 
     return (f'<h2>How close to the speaker</h2><img src="{html.escape(measures_png)}{version}" '
             'alt="voice measures on held-out clips against batch"><p class="muted">medians over the held-out clips'
             + ("; dashed: the recordings themselves (the ceiling)" if ceiling else "")
-            + '; README "How close is the voice to its speaker" says what each number means</p>')
+            + '; docs/measures-and-benchmarks.md says what each number means</p>')
 
 
 def render(state: PageState, loss_png: str | None, spectrogram_png: str | None,

@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
                        help="rank the kept checkpoints by this validation measure, lowest best: "
                             + ", ".join(m.removeprefix("val_") for m in BEST_BY)
                             + " (default mel: piper's validation mel loss; the others are the voice "
-                              "measures on held-out clips, README 'How close is the voice to its speaker')")
+                              "measures on held-out clips, docs/measures-and-benchmarks.md)")
     group.add_argument("--export-from", choices=EXPORT_CHOICES,
                        help="export the best checkpoint or the last state (default: best when validation ran)")
     group.add_argument("--stop-when-stalled", type=int, metavar="N",
